@@ -1,0 +1,253 @@
+"""One socket's conversation: each client frame decoded, authorised, applied and answered.
+
+Every refusal is an `error` frame with a protocol code, the frame's `ref`, and no change to
+anything; only the codes PROTOCOL.md marks as closing (1003, 1008, 1009, 4001) end a socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from server.config import Settings
+from server.connection import Connection
+from server.crypto import KeyRing
+from server.hub import Hub
+from server.messages import Plain, pack
+from server.metrics import Metrics
+from server.protocol import (
+    PROTOCOL_VERSION,
+    AckAlert,
+    Claim,
+    ClientFrame,
+    End,
+    ErrorCode,
+    Feedback,
+    FrameError,
+    Join,
+    Leave,
+    Note,
+    OnCall,
+    Ping,
+    Report,
+    RequestSupport,
+    Say,
+    Typing,
+    decode,
+    encode,
+    error_frame,
+    with_ref,
+)
+from server.ratelimit import TokenBucket
+from server.rooms import decide_join
+from server.store import Store, StoreUnavailable, parse_id
+
+log = logging.getLogger(__name__)
+
+TYPING_INTERVAL_SECONDS = 1.0  # PROTOCOL.md: at most one typing signal a second a sender
+# Any frame, not only `say`, costs a token from a second, looser bucket, so a flood of joins
+# or pings cannot be used to keep the process busy.
+FRAME_RATE_FACTOR = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    settings: Settings
+    store: Store
+    hub: Hub
+    keys: KeyRing
+    metrics: Metrics
+    clock: Callable[[], float] = time.time
+
+
+class Conversation:
+    def __init__(self, ctx: Context, conn: Connection) -> None:
+        self.ctx = ctx
+        self.conn = conn
+        now = ctx.clock()
+        s = ctx.settings
+        self.say_bucket = TokenBucket.full(s.rate_per_minute, s.rate_burst, now)
+        self.frame_bucket = TokenBucket.full(
+            s.rate_per_minute * FRAME_RATE_FACTOR, s.rate_burst * FRAME_RATE_FACTOR, now
+        )
+        self.invites: frozenset[str] = frozenset()
+
+    def hello(self, direct_rooms: list[str]) -> str:
+        person = self.conn.person
+        return encode(
+            {
+                "type": "hello",
+                "protocol": PROTOCOL_VERSION,
+                "you": {"name": person.name, "role": person.role, "roles": list(person.roles)},
+                "rooms": direct_rooms,
+            }
+        )
+
+    def refuse(self, code: ErrorCode, detail: str, ref: str | None) -> None:
+        self.ctx.metrics.errors[code.value] += 1
+        self.conn.send(error_frame(code, detail, ref))
+
+    async def receive(self, raw: str) -> None:
+        try:
+            frame = decode(raw)
+        except FrameError as exc:
+            self.refuse(exc.code, exc.detail, exc.ref)
+            return
+        if not self.frame_bucket.allow(self.ctx.clock()):
+            self.refuse(ErrorCode.RATE_LIMITED, "too many frames; slow down", frame.ref)
+            return
+        try:
+            await self.apply(frame)
+        except StoreUnavailable:
+            self.ctx.metrics.store_unavailable += 1
+            self.refuse(ErrorCode.UNAVAILABLE, "storage is unavailable; retry shortly", frame.ref)
+        except Exception:
+            # Last resort (W8): the frame is refused, the socket and the process stay up.
+            log.exception("frame handler failed for a %s frame", type(frame).__name__)
+            self.refuse(ErrorCode.INTERNAL, "internal error", frame.ref)
+
+    async def apply(self, frame: ClientFrame) -> None:
+        match frame:
+            case Say():
+                await self.say(frame)
+            case Join():
+                await self.join(frame)
+            case Leave():
+                await self.ctx.hub.leave(self.conn, frame.room)
+                self.conn.send(encode(with_ref({"type": "left", "room": frame.room}, frame.ref)))
+            case Typing():
+                self.typing(frame)
+            case Ping():
+                self.conn.send(encode(with_ref({"type": "pong"}, frame.ref)))
+            case Report():
+                await self.report(frame)
+            case RequestSupport() | Feedback():
+                self.refuse(
+                    ErrorCode.NOT_AVAILABLE,
+                    "one-to-one support is not offered by this server yet",
+                    frame.ref,
+                )
+            case Claim() | AckAlert() | OnCall() | Note() | End():
+                self.refuse(ErrorCode.FORBIDDEN, "this frame is for staff", frame.ref)
+
+    async def join(self, frame: Join) -> None:
+        person = self.conn.person
+        decision = decide_join(
+            self.ctx.settings.program, frame.room, invites=self.invites, invite=frame.invite
+        )
+        if decision.error is not None:
+            self.refuse(decision.error, decision.detail, frame.ref)
+            return
+        if decision.remember_invite:
+            self.invites = self.invites | {frame.room}
+            await self.ctx.store.add_invite(person.digest, frame.room)
+        room = frame.room
+        self.conn.begin_join(room)
+        try:
+            await self.ctx.hub.enter(self.conn, room)
+            history = await self.ctx.store.history(room, frame.since)
+        except BaseException:
+            await self.ctx.hub.leave(self.conn, room)
+            raise
+        rendered: list[Any] = []
+        cursor = parse_id(frame.since) if frame.since and not history.reset else (0, 0)
+        for message in history.messages:
+            text = self.ctx.hub.render(message)
+            cursor = parse_id(message.id)
+            if text is not None:
+                rendered.append(_Raw(text))
+        program_room = self.ctx.settings.program.room(room)
+        joined = with_ref(
+            {
+                "type": "joined",
+                "room": room,
+                "name": program_room.name if program_room else "Private chat",
+                "history": rendered,
+                "more": history.more,
+                "reset": history.reset,
+            },
+            frame.ref,
+        )
+        self.conn.send(_encode_with_raw(joined))
+        self.conn.finish_join(room, cursor, live=not history.more)
+        count = await self.ctx.store.presence(room, f"{person.pid}|{self.conn.id}", True)
+        self.conn.send(encode({"type": "presence", "room": room, "count": count}))
+
+    async def say(self, frame: Say) -> None:
+        if frame.room not in self.conn.rooms:
+            self.refuse(ErrorCode.NOT_MEMBER, "join the room first", frame.ref)
+            return
+        if not self.say_bucket.allow(self.ctx.clock()):
+            wait = self.say_bucket.retry_after()
+            self.refuse(ErrorCode.RATE_LIMITED, f"too many messages; wait {wait:.1f} s", frame.ref)
+            return
+        person = self.conn.person
+        payload = pack(Plain(frame.text, person.name, person.role, person.pid))
+        keys, room = self.ctx.keys, frame.room
+
+        def seal(message_id: str) -> tuple[str, bytes]:
+            return keys.seal(payload, room, message_id)
+
+        self.conn.hold()
+        try:
+            result = await self.ctx.store.append(
+                room, person.pid, frame.nonce, seal, self.ctx.settings.retention_seconds
+            )
+            if result.created:
+                self.ctx.metrics.messages_stored += 1
+            ack = {"type": "ack", "room": room, "nonce": frame.nonce, "id": result.id}
+            self.conn.send(encode(with_ref(ack, frame.ref)))
+        finally:
+            self.conn.release()
+
+    def typing(self, frame: Typing) -> None:
+        view = self.conn.rooms.get(frame.room)
+        if view is None:
+            self.refuse(ErrorCode.NOT_MEMBER, "join the room first", frame.ref)
+            return
+        now = self.ctx.clock()
+        if now - view.last_typing < TYPING_INTERVAL_SECONDS:
+            return  # dropped quietly: typing is a hint, not a message
+        view.last_typing = now
+        signal = encode({"type": "typing", "room": frame.room, "from": self.conn.person.name})
+        # Fire and forget through the store's writer: a lost typing hint harms nobody.
+        self._spawn(self.ctx.store.publish_signal(frame.room, self.conn.id, signal))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        task.add_done_callback(_swallow)
+
+    async def report(self, frame: Report) -> None:
+        if frame.room not in self.conn.rooms:
+            self.refuse(ErrorCode.NOT_MEMBER, "join the room first", frame.ref)
+            return
+        if await self.ctx.store.message(frame.room, frame.message) is None:
+            self.refuse(ErrorCode.BAD_FRAME, "no such message in this room", frame.ref)
+            return
+        key_id, sealed = self.ctx.keys.seal(
+            frame.reason.encode(), "report", frame.room, frame.message
+        )
+        # The reporter is not recorded: the reported person must never learn who it was.
+        await self.ctx.store.add_report(
+            {"room": frame.room, "message": frame.message, "k": key_id, "d": sealed}
+        )
+        self.conn.send(encode(with_ref({"type": "reported", "message": frame.message}, frame.ref)))
+
+
+def _swallow(task: Any) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+class _Raw(str):
+    """An already-encoded JSON value to splice into a frame without decoding it again."""
+
+
+def _encode_with_raw(frame: dict[str, Any]) -> str:
+    history: list[_Raw] = frame.pop("history")
+    head = encode(frame)
+    return head[:-1] + ',"history":[' + ",".join(history) + "]}"

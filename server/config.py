@@ -1,0 +1,239 @@
+"""Settings from the environment and the program file, read and validated once.
+
+Only `app.py` and `cli.py` call these loaders; no other module reads `os.environ`.
+A bad value fails at start with a message that names the variable, never later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources as importlib_resources
+from pathlib import Path
+from typing import Literal
+
+# Room ids appear in Redis keys and URLs, so they are kept to a small, safe alphabet.
+ROOM_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+SECONDS_PER_DAY = 86_400
+
+
+class ConfigError(ValueError):
+    """A setting or the program file is invalid; the message names which."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    name: str
+    contact: str
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    id: str
+    name: str
+    description: str
+    access: Literal["open", "invite"]
+    # SHA-256 digests of the invite codes; plaintext codes never stay in memory past loading.
+    invite_digests: tuple[bytes, ...] = ()
+
+    def accepts_invite(self, code: str) -> bool:
+        digest = hashlib.sha256(code.encode()).digest()
+        # Compare against every digest so timing does not reveal which one matched.
+        matched = False
+        for candidate in self.invite_digests:
+            matched |= hmac.compare_digest(candidate, digest)
+        return matched
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    name: str
+    consent_version: str
+    consent_text: str
+    resources: tuple[Resource, ...]
+    rooms: tuple[Room, ...]
+    ack_seconds: int
+    quick_exit_url: str
+
+    def room(self, room_id: str) -> Room | None:
+        for room in self.rooms:
+            if room.id == room_id:
+                return room
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    redis_url: str | None
+    data_keys: str | None
+    allowed_origins: tuple[str, ...]
+    config_path: str | None
+    retention_seconds: float
+    rate_per_minute: float
+    rate_burst: int
+    ping_seconds: float
+    cookie_secure: bool
+    purge_seconds: float
+    redis_prefix: str
+    program: Program = field(repr=False)
+
+    @classmethod
+    def from_environ(cls, env: Mapping[str, str]) -> Settings:
+        config_path = env.get("PEERLINE_CONFIG") or None
+        origins = tuple(
+            o.strip().rstrip("/") for o in env.get("PEERLINE_ALLOWED_ORIGINS", "").split(",")
+        )
+        return cls(
+            redis_url=env.get("PEERLINE_REDIS_URL") or None,
+            data_keys=env.get("PEERLINE_DATA_KEYS") or None,
+            allowed_origins=tuple(o for o in origins if o),
+            config_path=config_path,
+            retention_seconds=_positive(env, "PEERLINE_RETENTION_DAYS", 30.0) * SECONDS_PER_DAY,
+            rate_per_minute=_positive(env, "PEERLINE_RATE_PER_MINUTE", 100.0),
+            rate_burst=int(_positive(env, "PEERLINE_RATE_BURST", 10.0)),
+            ping_seconds=_positive(env, "PEERLINE_PING_SECONDS", 20.0),
+            cookie_secure=_boolean(env, "PEERLINE_COOKIE_SECURE", True),
+            # Hourly keeps trimmed content at most an hour past its retention deadline.
+            purge_seconds=_positive(env, "PEERLINE_PURGE_SECONDS", 3600.0),
+            redis_prefix=env.get("PEERLINE_REDIS_PREFIX", "pl:"),
+            program=load_program(config_path),
+        )
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not value > 0:
+        raise ConfigError(f"{name} must be greater than zero, got {raw!r}")
+    return value
+
+
+def _boolean(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def load_program(path: str | None) -> Program:
+    if path is None:
+        text = importlib_resources.files("server").joinpath("demo_program.toml").read_text("utf-8")
+        where = "built-in demo program"
+    else:
+        try:
+            text = Path(path).read_text("utf-8")
+        except OSError as exc:
+            raise ConfigError(f"PEERLINE_CONFIG: cannot read {path}: {exc.strerror}") from None
+        where = path
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: not valid TOML: {exc}") from None
+    return parse_program(data, where)
+
+
+def parse_program(data: Mapping[str, object], where: str = "program file") -> Program:
+    def need_str(table: Mapping[str, object], key: str, ctx: str) -> str:
+        value = table.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where}: {ctx}{key} must be a non-empty string")
+        return value
+
+    def need_table(key: str) -> Mapping[str, object]:
+        value = data.get(key)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: [{key}] is required")
+        return value
+
+    def tables(key: str) -> list[Mapping[str, object]]:
+        value = data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise ConfigError(f"{where}: [[{key}]] must be a list of tables")
+        return value
+
+    consent = need_table("consent")
+    resources = tuple(
+        Resource(
+            name=need_str(r, "name", f"resources[{i}]."),
+            contact=need_str(r, "contact", f"resources[{i}]."),
+            note=str(r.get("note", "")),
+        )
+        for i, r in enumerate(tables("resources"))
+    )
+    if not resources:
+        # A participant must always be one tap from a crisis line.
+        raise ConfigError(f"{where}: at least one [[resources]] entry is required")
+
+    rooms: list[Room] = []
+    for i, r in enumerate(tables("rooms")):
+        ctx = f"rooms[{i}]."
+        room_id = need_str(r, "id", ctx)
+        if not ROOM_ID_PATTERN.match(room_id):
+            raise ConfigError(f"{where}: {ctx}id {room_id!r} must match {ROOM_ID_PATTERN.pattern}")
+        if any(existing.id == room_id for existing in rooms):
+            raise ConfigError(f"{where}: room id {room_id!r} appears twice")
+        access = r.get("access", "open")
+        if access not in ("open", "invite"):
+            raise ConfigError(f'{where}: {ctx}access must be "open" or "invite"')
+        codes = r.get("invite_codes", [])
+        if not isinstance(codes, list) or not all(isinstance(c, str) and c for c in codes):
+            raise ConfigError(f"{where}: {ctx}invite_codes must be a list of strings")
+        if access == "invite" and not codes:
+            raise ConfigError(f"{where}: {ctx}an invite-only room needs invite_codes")
+        rooms.append(
+            Room(
+                id=room_id,
+                name=need_str(r, "name", ctx),
+                description=str(r.get("description", "")),
+                access="invite" if access == "invite" else "open",
+                invite_digests=tuple(_invite_digest(c, where) for c in codes),
+            )
+        )
+
+    escalation = data.get("escalation", {})
+    if not isinstance(escalation, dict):
+        raise ConfigError(f"{where}: [escalation] must be a table")
+    ack_seconds = escalation.get("ack_seconds", 60)
+    if not isinstance(ack_seconds, int) or ack_seconds <= 0:
+        raise ConfigError(f"{where}: escalation.ack_seconds must be a positive whole number")
+
+    quick_exit = data.get("quick_exit_url", "https://www.weather.gov/")
+    if not isinstance(quick_exit, str) or not quick_exit.startswith(("https://", "http://")):
+        raise ConfigError(f"{where}: quick_exit_url must be an http(s) URL")
+
+    return Program(
+        name=need_str(data, "name", ""),
+        consent_version=need_str(consent, "version", "consent."),
+        consent_text=need_str(consent, "text", "consent."),
+        resources=resources,
+        rooms=tuple(rooms),
+        ack_seconds=ack_seconds,
+        quick_exit_url=quick_exit,
+    )
+
+
+def _invite_digest(code: str, where: str) -> bytes:
+    if code.startswith("sha256:"):
+        try:
+            digest = bytes.fromhex(code.removeprefix("sha256:"))
+        except ValueError:
+            digest = b""
+        if len(digest) != 32:
+            raise ConfigError(f"{where}: invite code {code[:12]}... is not a SHA-256 hex digest")
+        return digest
+    return hashlib.sha256(code.encode()).digest()

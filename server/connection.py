@@ -1,0 +1,172 @@
+"""One WebSocket's outgoing side: a bounded outbox, one writer task, ordered room delivery.
+
+Fan-out never awaits a socket: `send` only appends to the outbox, and a reader too slow to
+keep it under its caps is closed with 4001 so it reconnects and resumes from the stream
+(SECURITY.md R6). Per room, a connection keeps the id of the last message it was given, so
+overlaps between history, live pub/sub and replays reach the person exactly once, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from server.protocol import CloseCode
+
+log = logging.getLogger(__name__)
+
+OUTBOX_MAX_FRAMES = 256  # R6: a socket this far behind is not reading
+OUTBOX_MAX_BYTES = 1 << 20  # R6: 1 MiB of unsent frames per socket at most
+SEND_TIMEOUT_SECONDS = 10.0  # R6: one frame that cannot be written in 10 s means a dead peer
+
+
+class Socket(Protocol):
+    async def send_text(self, data: str) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    pid: str  # a random id; for participants never linked to anything outside this session
+    name: str
+    role: str
+    roles: tuple[str, ...]
+    digest: str  # the stored digest of the session token, for erase and re-validation
+
+    @property
+    def is_participant(self) -> bool:
+        return self.role == "participant"
+
+
+@dataclass(slots=True)
+class RoomView:
+    """What one connection has been shown of one room."""
+
+    cursor: tuple[int, int] = (0, 0)
+    # While a join is reading history, live messages wait here instead of racing ahead.
+    buffer: list[tuple[tuple[int, int], str]] | None = field(default_factory=list)
+    # False after a history page with `more`: the client must page on before live delivery,
+    # or its resume cursor would jump past what it has not seen.
+    live: bool = True
+    last_typing: float = -1e9
+
+
+class Connection:
+    def __init__(
+        self,
+        conn_id: str,
+        person: Person,
+        socket: Socket,
+        on_closed: Callable[[Connection], Awaitable[None]] | None = None,
+    ) -> None:
+        self.id = conn_id
+        self.person = person
+        self.rooms: dict[str, RoomView] = {}
+        self._socket = socket
+        self._outbox: deque[str] = deque()
+        self._outbox_bytes = 0
+        self._wake = asyncio.Event()
+        self._held: list[tuple[str, tuple[int, int], str]] | None = None
+        self.closed = False
+        self.close_code: int | None = None
+        self._writer: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._writer = asyncio.create_task(self._write_loop(), name="ws-writer")
+
+    # ---- outgoing ---------------------------------------------------------------------------
+
+    def send(self, text: str) -> None:
+        if self.closed:
+            return
+        self._outbox.append(text)
+        self._outbox_bytes += len(text)
+        if len(self._outbox) > OUTBOX_MAX_FRAMES or self._outbox_bytes > OUTBOX_MAX_BYTES:
+            self.close(CloseCode.TOO_SLOW, "too slow")
+            return
+        self._wake.set()
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Close after nothing more is sent; safe to call from fan-out, never blocks."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_code = code
+        self._outbox.clear()
+        self._outbox_bytes = 0
+        asyncio.get_running_loop().create_task(self._close_socket(code, reason))
+        self._wake.set()
+
+    async def _close_socket(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._socket.close(code, reason), SEND_TIMEOUT_SECONDS)
+
+    async def _write_loop(self) -> None:
+        while not self.closed:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._outbox and not self.closed:
+                text = self._outbox.popleft()
+                self._outbox_bytes -= len(text)
+                try:
+                    await asyncio.wait_for(self._socket.send_text(text), SEND_TIMEOUT_SECONDS)
+                except TimeoutError:
+                    self.close(CloseCode.TOO_SLOW, "too slow")
+                except Exception:  # the peer went away; the reader side will notice
+                    self.closed = True
+                    return
+
+    async def drain_and_stop(self) -> None:
+        if self._writer is not None:
+            self.closed = True
+            self._wake.set()
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+
+    # ---- room delivery ----------------------------------------------------------------------
+
+    def deliver(self, room: str, position: tuple[int, int], text: str) -> None:
+        """A stored message for `room`, already encoded. Keeps exactly-once, in order."""
+        if self._held is not None:
+            self._held.append((room, position, text))
+            return
+        view = self.rooms.get(room)
+        if view is None or not view.live:
+            return
+        if view.buffer is not None:
+            view.buffer.append((position, text))
+            return
+        if position > view.cursor:
+            view.cursor = position
+            self.send(text)
+
+    def hold(self) -> None:
+        """While this socket's own `say` is in flight, its `ack` must come before its message."""
+        self._held = []
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        for room, position, text in held or ():
+            self.deliver(room, position, text)
+
+    def begin_join(self, room: str) -> RoomView:
+        view = RoomView()
+        self.rooms[room] = view
+        return view
+
+    def finish_join(self, room: str, cursor: tuple[int, int], live: bool) -> None:
+        view = self.rooms.get(room)
+        if view is None:
+            return
+        buffered, view.buffer = view.buffer or [], None
+        view.cursor = cursor
+        view.live = live
+        for position, text in buffered:
+            self.deliver(room, position, text)

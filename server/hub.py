@@ -1,0 +1,137 @@
+"""This process's registry of live sockets by room and by person, and the store's listener.
+
+A message that arrives from the store is decrypted and encoded once, then handed to every
+local member's connection; a room is subscribed while it has at least one local member.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from cryptography.exceptions import InvalidTag
+
+from server.connection import Connection
+from server.crypto import KeyRing
+from server.messages import message_text, unpack
+from server.metrics import Metrics
+from server.protocol import CloseCode, encode
+from server.store import Erasure, Store, StoredMessage, parse_id
+
+log = logging.getLogger(__name__)
+
+
+class Hub:
+    def __init__(self, store: Store, keys: KeyRing, metrics: Metrics) -> None:
+        self._store = store
+        self._keys = keys
+        self._metrics = metrics
+        self.rooms: dict[str, set[Connection]] = {}
+        self.people: dict[str, set[Connection]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # ---- registry ---------------------------------------------------------------------------
+
+    def connect(self, conn: Connection) -> None:
+        self.people.setdefault(conn.person.pid, set()).add(conn)
+        self._metrics.sockets += 1
+
+    async def disconnect(self, conn: Connection) -> None:
+        for room in list(conn.rooms):
+            await self.leave(conn, room)
+        mine = self.people.get(conn.person.pid)
+        if mine is not None:
+            mine.discard(conn)
+            if not mine:
+                del self.people[conn.person.pid]
+        self._metrics.sockets -= 1
+
+    def sockets_of(self, pid: str) -> int:
+        return len(self.people.get(pid, ()))
+
+    async def enter(self, conn: Connection, room: str) -> None:
+        """Add a connection to a room; returns once the room's subscription is live."""
+        async with self._lock(room):
+            members = self.rooms.setdefault(room, set())
+            first = not members
+            members.add(conn)
+            if first:
+                try:
+                    await self._store.subscribe(room)
+                except BaseException:
+                    members.discard(conn)
+                    if not members:
+                        del self.rooms[room]
+                    raise
+
+    async def leave(self, conn: Connection, room: str) -> None:
+        conn.rooms.pop(room, None)
+        async with self._lock(room):
+            members = self.rooms.get(room)
+            if members is None or conn not in members:
+                return
+            members.discard(conn)
+            if not members:
+                del self.rooms[room]
+                await self._store.unsubscribe(room)
+        try:
+            await self._store.presence(room, f"{conn.person.pid}|{conn.id}", False)
+        except Exception:  # presence is advisory; an expired entry drops out by itself
+            log.debug("presence update failed")
+
+    def _lock(self, room: str) -> asyncio.Lock:
+        lock = self._locks.get(room)
+        if lock is None:
+            lock = self._locks[room] = asyncio.Lock()
+        return lock
+
+    def memberships(self) -> list[tuple[str, str]]:
+        return [
+            (room, f"{conn.person.pid}|{conn.id}")
+            for room, members in self.rooms.items()
+            for conn in members
+        ]
+
+    def close_all(self, code: int, reason: str) -> None:
+        for conns in list(self.people.values()):
+            for conn in list(conns):
+                conn.close(code, reason)
+
+    # ---- the store's listener ---------------------------------------------------------------
+
+    def on_message(self, message: StoredMessage) -> None:
+        members = self.rooms.get(message.room)
+        if not members:
+            return
+        text = self.render(message)
+        if text is None:
+            return
+        position = parse_id(message.id)
+        for conn in list(members):
+            conn.deliver(message.room, position, text)
+        self._metrics.deliveries += len(members)
+
+    def render(self, message: StoredMessage) -> str | None:
+        try:
+            plain = unpack(self._keys.open(message.key_id, message.blob, message.room, message.id))
+        except (InvalidTag, ValueError, KeyError):
+            # A record that fails authentication is never shown; it is counted, not logged
+            # with content, so an operator can see that keys or data are wrong.
+            self._metrics.undecryptable += 1
+            return None
+        return message_text(message.room, message.id, plain)
+
+    def on_signal(self, room: str, skip: str, frame: str) -> None:
+        for conn in list(self.rooms.get(room, ())):
+            if conn.id != skip:
+                conn.send(frame)
+
+    def on_erased(self, erasure: Erasure) -> None:
+        for conn in list(self.people.get(erasure.pid, ())):
+            conn.close(CloseCode.POLICY, "session erased")
+        for room, ids in erasure.ids_by_room.items():
+            members = self.rooms.get(room)
+            if members:
+                frame = encode({"type": "erased", "room": room, "ids": ids})
+                for conn in list(members):
+                    conn.send(frame)

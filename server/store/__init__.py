@@ -1,0 +1,138 @@
+"""The storage and fan-out contract shared by the embedded and the Redis store.
+
+A store only ever sees ciphertext for content. It owns: participant sessions, room history
+(append with per-author nonce dedup, ranged reads for resume, trimming by age), room fan-out
+across server processes (subscribe per room, deliver to one listener per process), presence
+counts, erasure, reports and small abuse counters. Both implementations pass the same
+contract suite (tests/store/test_contract.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+HISTORY_LATEST = 50  # PROTOCOL.md: a join without `since` returns the latest 50 messages
+HISTORY_PAGE = 200  # PROTOCOL.md: a join with `since` returns at most 200, then `more`
+DEDUP_SECONDS = 86_400  # PROTOCOL.md: nonces are remembered at least 24 h per participant
+PRESENCE_TTL_MS = 90_000  # a crashed process's members drop out of counts within 90 s
+
+
+class StoreUnavailable(Exception):
+    """The backing store did not answer; nothing was applied that the caller can rely on."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    room: str
+    id: str
+    key_id: str
+    blob: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    pid: str
+    name: str
+    consent_version: str
+    invites: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    id: str
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    messages: list[StoredMessage]
+    more: bool
+    reset: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    pid: str
+    ids_by_room: dict[str, list[str]]
+
+
+# Sealing depends on the message id (it is bound into the associated data), and the id is
+# only final inside the store, so append takes a function from id to (key id, blob).
+Sealer = Callable[[str], tuple[str, bytes]]
+
+
+class Listener(Protocol):
+    """What a store calls when something arrives for a subscribed room or the process."""
+
+    def on_message(self, message: StoredMessage) -> None: ...
+
+    def on_signal(self, room: str, skip: str, frame: str) -> None: ...
+
+    def on_erased(self, erasure: Erasure) -> None: ...
+
+
+class Store(Protocol):
+    async def start(self, listener: Listener) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    async def ping(self) -> bool: ...
+
+    def describe(self) -> str: ...
+
+    # Sessions
+    async def create_session(self, digest: str, session: Session, ttl_seconds: float) -> None: ...
+
+    async def get_session(self, digest: str, ttl_seconds: float) -> Session | None: ...
+
+    async def add_invite(self, digest: str, room: str) -> None: ...
+
+    # Rooms
+    async def subscribe(self, room: str) -> None: ...
+
+    async def unsubscribe(self, room: str) -> None: ...
+
+    async def append(
+        self, room: str, author: str, nonce: str, seal: Sealer, retention_seconds: float
+    ) -> AppendResult: ...
+
+    async def history(self, room: str, since: str | None) -> History: ...
+
+    async def message(self, room: str, message_id: str) -> StoredMessage | None: ...
+
+    async def publish_signal(self, room: str, skip: str, frame: str) -> None: ...
+
+    async def presence(self, room: str, member: str, here: bool) -> int: ...
+
+    async def refresh_presence(self, entries: list[tuple[str, str]]) -> None: ...
+
+    async def trim(self, room: str, min_id: str) -> int: ...
+
+    # Participants
+    async def erase(self, digest: str, pid: str) -> Erasure: ...
+
+    async def add_report(self, fields: dict[str, str | bytes]) -> str: ...
+
+    async def count_recent(self, key: str, window_seconds: int) -> int: ...
+
+
+def next_id(last: tuple[int, int] | None, now_ms: int) -> tuple[int, int]:
+    """The smallest stream id above `last` that is not behind the clock."""
+    if last is None or now_ms > last[0]:
+        return (now_ms, 0)
+    return (last[0], last[1] + 1)
+
+
+def format_id(value: tuple[int, int]) -> str:
+    return f"{value[0]}-{value[1]}"
+
+
+def parse_id(value: str) -> tuple[int, int]:
+    ms, _, seq = value.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def pid_of_member(member: str) -> str:
+    return member.partition("|")[0]

@@ -1,0 +1,241 @@
+"""The embedded store: the whole Store contract in this process's memory.
+
+For `peerline serve` with no Redis: one process, nothing kept across restarts (the first log
+line says so). It follows the Redis store's rules exactly (ids, dedup, trimming, reset) so
+the same contract suite passes on both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from server.store import (
+    DEDUP_SECONDS,
+    HISTORY_LATEST,
+    HISTORY_PAGE,
+    PRESENCE_TTL_MS,
+    AppendResult,
+    Erasure,
+    History,
+    Listener,
+    Sealer,
+    Session,
+    StoredMessage,
+    format_id,
+    next_id,
+    parse_id,
+    pid_of_member,
+)
+
+
+@dataclass
+class _Room:
+    ids: list[tuple[int, int]] = field(default_factory=list)
+    entries: dict[tuple[int, int], tuple[str, bytes]] = field(default_factory=dict)
+    last: tuple[int, int] | None = None
+    floor: tuple[int, int] | None = None
+    expires: float = 0.0
+    here: dict[str, float] = field(default_factory=dict)
+
+
+class MemoryStore:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._listener: Listener | None = None
+        self._sessions: dict[str, tuple[Session, float]] = {}
+        self._rooms: dict[str, _Room] = {}
+        self._subscribed: set[str] = set()
+        self._dedup: dict[str, tuple[dict[str, str], float]] = {}
+        self._authored: dict[str, list[tuple[str, str]]] = {}
+        self._reports: list[dict[str, str | bytes]] = []
+        self._counters: dict[str, tuple[int, float]] = {}
+
+    def describe(self) -> str:
+        return "embedded in-process store"
+
+    async def start(self, listener: Listener) -> None:
+        self._listener = listener
+
+    async def aclose(self) -> None:
+        self._listener = None
+
+    async def ping(self) -> bool:
+        return True
+
+    def _room(self, room: str) -> _Room:
+        state = self._rooms.get(room)
+        now = self._clock()
+        if state is None or (state.expires and state.expires <= now and state.ids):
+            state = _Room(last=state.last if state else None, floor=state.floor if state else None)
+            self._rooms[room] = state
+        return state
+
+    async def create_session(self, digest: str, session: Session, ttl_seconds: float) -> None:
+        self._sessions[digest] = (session, self._clock() + ttl_seconds)
+
+    async def get_session(self, digest: str, ttl_seconds: float) -> Session | None:
+        found = self._sessions.get(digest)
+        now = self._clock()
+        if found is None or found[1] <= now:
+            self._sessions.pop(digest, None)
+            return None
+        self._sessions[digest] = (found[0], now + ttl_seconds)
+        return found[0]
+
+    async def add_invite(self, digest: str, room: str) -> None:
+        found = self._sessions.get(digest)
+        if found is not None:
+            session = found[0]
+            updated = Session(
+                session.pid, session.name, session.consent_version, session.invites | {room}
+            )
+            self._sessions[digest] = (updated, found[1])
+
+    async def subscribe(self, room: str) -> None:
+        self._subscribed.add(room)
+
+    async def unsubscribe(self, room: str) -> None:
+        self._subscribed.discard(room)
+
+    async def append(
+        self, room: str, author: str, nonce: str, seal: Sealer, retention_seconds: float
+    ) -> AppendResult:
+        now = self._clock()
+        dedup, dedup_expiry = self._dedup.get(author, ({}, 0.0))
+        if dedup_expiry <= now:
+            dedup = {}
+        prior = dedup.get(nonce)
+        if prior is not None:
+            return AppendResult(prior, created=False)
+        state = self._room(room)
+        new = next_id(state.last, int(now * 1000))
+        message_id = format_id(new)
+        key_id, blob = seal(message_id)
+        state.ids.append(new)
+        state.entries[new] = (key_id, blob)
+        state.last = new
+        state.expires = now + retention_seconds
+        dedup[nonce] = message_id
+        self._dedup[author] = (dedup, now + DEDUP_SECONDS)
+        self._authored.setdefault(author, []).append((room, message_id))
+        self._deliver_soon(StoredMessage(room, message_id, key_id, blob))
+        return AppendResult(message_id, created=True)
+
+    def _deliver_soon(self, message: StoredMessage) -> None:
+        # Delivery is asynchronous in Redis too: the caller's ack must not depend on it.
+        if message.room in self._subscribed and self._listener is not None:
+            asyncio.get_running_loop().call_soon(self._listener.on_message, message)
+
+    async def history(self, room: str, since: str | None) -> History:
+        state = self._room(room)
+        if since is not None:
+            cursor = parse_id(since)
+            behind_floor = state.floor is not None and cursor < state.floor
+            ahead_of_store = cursor > (state.last or (0, 0))
+            if not (behind_floor or ahead_of_store):
+                start = bisect.bisect_right(state.ids, cursor)
+                page = state.ids[start : start + HISTORY_PAGE + 1]
+                more = len(page) > HISTORY_PAGE
+                return History(
+                    [self._stored(room, i, state) for i in page[:HISTORY_PAGE]], more, False
+                )
+        latest = state.ids[-HISTORY_LATEST:]
+        return History([self._stored(room, i, state) for i in latest], False, since is not None)
+
+    @staticmethod
+    def _stored(room: str, message_id: tuple[int, int], state: _Room) -> StoredMessage:
+        key_id, blob = state.entries[message_id]
+        return StoredMessage(room, format_id(message_id), key_id, blob)
+
+    async def message(self, room: str, message_id: str) -> StoredMessage | None:
+        state = self._room(room)
+        wanted = parse_id(message_id)
+        if wanted not in state.entries:
+            return None
+        return self._stored(room, wanted, state)
+
+    async def publish_signal(self, room: str, skip: str, frame: str) -> None:
+        if room in self._subscribed and self._listener is not None:
+            asyncio.get_running_loop().call_soon(self._listener.on_signal, room, skip, frame)
+
+    async def presence(self, room: str, member: str, here: bool) -> int:
+        state = self._room(room)
+        now_ms = self._clock() * 1000
+        before = self._count(state, now_ms)
+        if here:
+            state.here[member] = now_ms + PRESENCE_TTL_MS
+        else:
+            state.here.pop(member, None)
+        after = self._count(state, now_ms)
+        if after != before:
+            frame = f'{{"type":"presence","room":"{room}","count":{after}}}'
+            await self.publish_signal(room, member.partition("|")[2], frame)
+        return after
+
+    @staticmethod
+    def _count(state: _Room, now_ms: float) -> int:
+        for member in [m for m, expiry in state.here.items() if expiry <= now_ms]:
+            del state.here[member]
+        return len({pid_of_member(m) for m in state.here})
+
+    async def refresh_presence(self, entries: list[tuple[str, str]]) -> None:
+        expiry = self._clock() * 1000 + PRESENCE_TTL_MS
+        for room, member in entries:
+            self._room(room).here[member] = expiry
+
+    async def trim(self, room: str, min_id: str) -> int:
+        state = self._room(room)
+        floor = parse_id(min_id)
+        cut = bisect.bisect_left(state.ids, floor)
+        for old in state.ids[:cut]:
+            del state.entries[old]
+        del state.ids[:cut]
+        state.floor = max(floor, state.floor) if state.floor else floor
+        return cut
+
+    async def erase(self, digest: str, pid: str) -> Erasure:
+        ids_by_room: dict[str, list[str]] = {}
+        for room, message_id in self._authored.pop(pid, []):
+            state = self._room(room)
+            key = parse_id(message_id)
+            if key in state.entries:
+                del state.entries[key]
+                state.ids.remove(key)
+                ids_by_room.setdefault(room, []).append(message_id)
+        self._dedup.pop(pid, None)
+        self._sessions.pop(digest, None)
+        for state in self._rooms.values():
+            for member in [m for m in state.here if pid_of_member(m) == pid]:
+                del state.here[member]
+        erasure = Erasure(pid, ids_by_room)
+        if self._listener is not None:
+            asyncio.get_running_loop().call_soon(self._listener.on_erased, erasure)
+        return erasure
+
+    async def add_report(self, fields: dict[str, str | bytes]) -> str:
+        self._reports.append(dict(fields))
+        return str(len(self._reports))
+
+    async def count_recent(self, key: str, window_seconds: int) -> int:
+        now = self._clock()
+        count, expiry = self._counters.get(key, (0, 0.0))
+        if expiry <= now:
+            count, expiry = 0, now + window_seconds
+        self._counters[key] = (count + 1, expiry)
+        return count + 1
+
+    def dump_values(self) -> list[bytes]:
+        """Every stored byte string, for the tests that look for plaintext at rest."""
+        out: list[bytes] = []
+        for state in self._rooms.values():
+            for key_id, blob in state.entries.values():
+                out += [key_id.encode(), blob]
+        for session, _ in self._sessions.values():
+            out += [session.pid.encode(), session.name.encode()]
+        for report in self._reports:
+            out += [v if isinstance(v, bytes) else v.encode() for v in report.values()]
+        return out

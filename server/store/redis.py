@@ -1,0 +1,630 @@
+"""The Redis store: streams for history, pub/sub for live fan-out, one batching writer.
+
+Rules this module keeps (DESIGN.md, SECURITY.md R1-R3):
+- A message is deduplicated, appended and published by one Lua script in one round trip;
+  the caller acks only after that script returned, so an ack means Redis has it.
+- Every append of this process goes through one writer task that pipelines whatever is
+  queued; redis-py's pool raises instead of waiting when it runs dry, so bursts must not
+  each take a connection.
+- Pub/sub is only a wake-up: after any reconnect the reader replays each subscribed room's
+  stream from the last id it delivered, so a dropped subscription loses nothing.
+- Message ids are chosen here, before the script runs, because the id is bound into the
+  ciphertext's associated data; a stale guess is refused by XADD and retried with a new id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+
+from server.store import (
+    DEDUP_SECONDS,
+    HISTORY_LATEST,
+    HISTORY_PAGE,
+    PRESENCE_TTL_MS,
+    AppendResult,
+    Erasure,
+    History,
+    Listener,
+    Sealer,
+    Session,
+    StoredMessage,
+    StoreUnavailable,
+    format_id,
+    next_id,
+    parse_id,
+)
+
+log = logging.getLogger(__name__)
+
+BATCH_MAX = 512  # commands per pipeline: big enough to amortise, small enough to stay fair
+POOL_CONNECTIONS = 32  # for reads; waits (blocking pool) rather than failing under bursts
+POOL_WAIT_SECONDS = 5.0
+SOCKET_TIMEOUT_SECONDS = 5.0  # a partitioned Redis turns into an error, not a hang
+SUBSCRIBE_WAIT_SECONDS = 5.0
+RECONNECT_MAX_SECONDS = 5.0
+APPEND_RETRIES = 8  # id races with other processes resolve in one retry; 8 means "broken"
+
+_ID_CMP = """
+local function cmp(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  if am ~= bm then if am < bm then return -1 else return 1 end end
+  if as ~= bs then if as < bs then return -1 else return 1 end end
+  return 0
+end
+local function last_generated(key)
+  if redis.call('EXISTS', key) == 0 then return '0-0' end
+  local info = redis.call('XINFO', 'STREAM', key)
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then return info[i + 1] end
+  end
+  return '0-0'
+end
+"""
+
+# KEYS: stream, dedup hash, author index. ARGV: id, nonce, key id, blob, retention ms,
+# dedup ms, channel, room. Returns {1, id} stored, {0, id} duplicate, {2, last} id too low.
+APPEND_LUA = (
+    _ID_CMP
+    + """
+local prior = redis.call('HGET', KEYS[2], ARGV[2])
+if prior then return {0, prior} end
+local last = last_generated(KEYS[1])
+if cmp(ARGV[1], last) <= 0 then return {2, last} end
+redis.call('XADD', KEYS[1], ARGV[1], 'k', ARGV[3], 'd', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+redis.call('RPUSH', KEYS[3], ARGV[8] .. ' ' .. ARGV[1])
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
+redis.call('PUBLISH', ARGV[7], 'm' .. ARGV[1] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
+return {1, ARGV[1]}
+"""
+)
+
+# KEYS: stream, floor. ARGV: since ('' for none), latest count, page size.
+# Returns {mode, entries}: 0 a forward page after since; 1 reset (since is older than what
+# is kept, or newer than anything stored: the store lost data) with the latest entries in
+# reverse; 2 the latest entries in reverse.
+HISTORY_LUA = (
+    _ID_CMP
+    + """
+local since = ARGV[1]
+if since ~= '' then
+  local floor = redis.call('GET', KEYS[2])
+  local stale = (floor and cmp(since, floor) < 0) or cmp(since, last_generated(KEYS[1])) > 0
+  if not stale then
+    return {0, redis.call('XRANGE', KEYS[1], '(' .. since, '+', 'COUNT', tonumber(ARGV[3]) + 1)}
+  end
+  return {1, redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', ARGV[2])}
+end
+return {2, redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', ARGV[2])}
+"""
+)
+
+# KEYS: presence zset. ARGV: member, '1' here / '0' gone, now ms, expiry ms, channel, room,
+# key ttl ms, the connection that already knows (skipped by the signal). Counts distinct
+# people (the part of a member before '|'); publishes a presence signal when it changed.
+PRESENCE_LUA = """
+local function count()
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+  local seen, n = {}, 0
+  for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    local pid = string.match(m, '^([^|]*)')
+    if not seen[pid] then seen[pid] = true; n = n + 1 end
+  end
+  return n
+end
+local before = count()
+if ARGV[2] == '1' then
+  redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[7])
+else
+  redis.call('ZREM', KEYS[1], ARGV[1])
+end
+local after = count()
+if after ~= before then
+  redis.call('PUBLISH', ARGV[5],
+    's' .. ARGV[8] .. '\\n{"type":"presence","room":"' .. ARGV[6] .. '","count":' .. after .. '}')
+end
+return after
+"""
+
+_SCRIPTS = {"append": APPEND_LUA, "history": HISTORY_LUA, "presence": PRESENCE_LUA}
+
+
+class _Op:
+    """One queued write: adds its command to a pipeline, then takes the reply."""
+
+    __slots__ = ("add", "done", "future")
+
+    def __init__(
+        self,
+        add: Callable[[Any], None],
+        done: Callable[[Any], Any],
+        future: asyncio.Future[Any] | None,
+    ) -> None:
+        self.add = add
+        self.done = done
+        self.future = future
+
+
+class RedisStore:
+    def __init__(self, url: str, prefix: str = "pl:", clock: Callable[[], float] = time.time):
+        self._url = url
+        self._p = prefix
+        self._clock = clock
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=POOL_CONNECTIONS,
+            timeout=POOL_WAIT_SECONDS,
+            socket_timeout=SOCKET_TIMEOUT_SECONDS,
+            socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+        )
+        self._redis = Redis(connection_pool=pool)
+        self._sha: dict[str, str] = {}
+        self._listener: Listener | None = None
+        self._queue: deque[_Op] = deque()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._pubsub: PubSub | None = None
+        # room -> a future that resolves when Redis confirmed the subscription; concurrent
+        # joins of one room all wait for the same confirmation before reading history.
+        self._rooms: dict[str, asyncio.Future[None]] = {}
+        self._waiting: dict[bytes, asyncio.Future[None]] = {}
+        # The highest id handed to the listener per room: the replay cursor after a pub/sub
+        # reconnect, and what makes a replayed or repeated message drop out here.
+        self._delivered: dict[str, tuple[int, int]] = {}
+        # The last id this process proposed per room, so its own appends never collide.
+        self._proposed: dict[str, tuple[int, int]] = {}
+        self._connected = asyncio.Event()
+        self.healthy = False
+
+    def describe(self) -> str:
+        return "Redis store"
+
+    # Keys. Room keys share a hash tag so a room lives on one Redis Cluster slot.
+    def _stream(self, room: str) -> str:
+        return f"{self._p}room:{{{room}}}:s"
+
+    def _floor(self, room: str) -> str:
+        return f"{self._p}room:{{{room}}}:floor"
+
+    def _here(self, room: str) -> str:
+        return f"{self._p}room:{{{room}}}:here"
+
+    def _channel(self, room: str) -> str:
+        return f"{self._p}c:{room}"
+
+    def _control(self) -> str:
+        return f"{self._p}ctl"
+
+    def _session(self, digest: str) -> str:
+        return f"{self._p}sess:{digest}"
+
+    async def start(self, listener: Listener) -> None:
+        self._listener = listener
+        with contextlib.suppress(RedisError, OSError):
+            await self._load_scripts()
+        self._tasks = [
+            asyncio.create_task(self._write_loop(), name="redis-writer"),
+            asyncio.create_task(self._read_loop(), name="redis-reader"),
+        ]
+
+    async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
+                await task
+        for op in self._queue:
+            if op.future is not None and not op.future.done():
+                op.future.set_exception(StoreUnavailable("store closed"))
+        self._queue.clear()
+        await self._redis.aclose()
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await asyncio.wait_for(self._redis.ping(), 1.0)) and self.healthy
+        except (RedisError, OSError, TimeoutError):
+            return False
+
+    async def _load_scripts(self) -> None:
+        for name, source in _SCRIPTS.items():
+            self._sha[name] = await self._redis.script_load(source)
+
+    async def _call(self, awaitable: Awaitable[Any]) -> Any:
+        try:
+            return await awaitable
+        except (RedisError, OSError, TimeoutError) as exc:
+            if isinstance(exc, ResponseError) and not isinstance(exc, NoScriptError):
+                raise
+            raise StoreUnavailable(type(exc).__name__) from None
+
+    async def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        for _ in range(2):
+            if name not in self._sha:
+                await self._call(self._load_scripts())
+            try:
+                return await self._call(
+                    self._redis.evalsha(self._sha[name], len(keys), *keys, *args)
+                )
+            except StoreUnavailable:
+                raise
+            except NoScriptError:  # Redis restarted and forgot the scripts
+                self._sha.clear()
+        raise StoreUnavailable("scripts could not be loaded")
+
+    # ---- the writer ------------------------------------------------------------------------
+
+    def _enqueue(self, op: _Op) -> None:
+        self._queue.append(op)
+        self._wake.set()
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch = [self._queue.popleft() for _ in range(min(BATCH_MAX, len(self._queue)))]
+                await self._run_batch(batch)
+
+    async def _run_batch(self, batch: list[_Op]) -> None:
+        try:
+            if not self._sha:
+                await self._load_scripts()
+            pipe = self._redis.pipeline(transaction=False)
+            live: list[_Op] = []
+            for op in batch:
+                try:
+                    op.add(pipe)
+                    live.append(op)
+                except Exception as exc:  # a sealer failing must fail its own op only
+                    _fail(op, exc)
+            replies = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("redis write failed: %s", type(exc).__name__)
+            for op in batch:
+                _fail(op, StoreUnavailable(type(exc).__name__))
+            return
+        for op, reply in zip(live, replies, strict=True):
+            if isinstance(reply, NoScriptError):
+                self._sha.clear()
+                self._queue.appendleft(op)
+                self._wake.set()
+            elif isinstance(reply, Exception):
+                _fail(op, StoreUnavailable(type(reply).__name__))
+            else:
+                try:
+                    result = op.done(reply)
+                except Exception as exc:
+                    _fail(op, exc)
+                    continue
+                if op.future is not None and not op.future.done() and result is not _RETRY:
+                    op.future.set_result(result)
+
+    def _proposal(self, room: str) -> tuple[int, int]:
+        floor = max(self._proposed.get(room, (0, 0)), self._delivered.get(room, (0, 0)))
+        proposed = next_id(floor, int(self._clock() * 1000))
+        self._proposed[room] = proposed
+        return proposed
+
+    async def append(
+        self, room: str, author: str, nonce: str, seal: Sealer, retention_seconds: float
+    ) -> AppendResult:
+        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+        attempts = 0
+        retention_ms = int(retention_seconds * 1000)
+
+        def add(pipe: Any) -> None:
+            message_id = format_id(self._proposal(room))
+            key_id, blob = seal(message_id)
+            pipe.evalsha(
+                self._sha["append"],
+                3,
+                self._stream(room),
+                f"{self._p}dedup:{author}",
+                f"{self._p}by:{author}",
+                message_id,
+                nonce,
+                key_id,
+                blob,
+                retention_ms,
+                DEDUP_SECONDS * 1000,
+                self._channel(room),
+                room,
+            )
+
+        def done(reply: Any) -> Any:
+            nonlocal attempts
+            status, value = int(reply[0]), reply[1].decode()
+            if status == 2:
+                attempts += 1
+                if attempts >= APPEND_RETRIES:
+                    raise StoreUnavailable("could not find a free message id")
+                self._proposed[room] = max(self._proposed.get(room, (0, 0)), parse_id(value))
+                self._enqueue(op)
+                return _RETRY
+            return AppendResult(value, created=status == 1)
+
+        op = _Op(add, done, future)
+        self._enqueue(op)
+        return await future
+
+    async def publish_signal(self, room: str, skip: str, frame: str) -> None:
+        payload = f"s{skip}\n{frame}"
+        self._enqueue(_Op(lambda pipe: pipe.publish(self._channel(room), payload), _ignore, None))
+
+    async def presence(self, room: str, member: str, here: bool) -> int:
+        now_ms = int(self._clock() * 1000)
+        result = await self._script(
+            "presence",
+            [self._here(room)],
+            [
+                member,
+                "1" if here else "0",
+                now_ms,
+                now_ms + PRESENCE_TTL_MS,
+                self._channel(room),
+                room,
+                PRESENCE_TTL_MS * 2,
+                member.partition("|")[2],
+            ],
+        )
+        return int(result)
+
+    async def refresh_presence(self, entries: list[tuple[str, str]]) -> None:
+        expiry = int(self._clock() * 1000) + PRESENCE_TTL_MS
+        pipe = self._redis.pipeline(transaction=False)
+        for room, member in entries:
+            pipe.zadd(self._here(room), {member: expiry})
+            pipe.pexpire(self._here(room), PRESENCE_TTL_MS * 2)
+        await self._call(pipe.execute())
+
+    # ---- reads -------------------------------------------------------------------------------
+
+    async def history(self, room: str, since: str | None) -> History:
+        mode, entries = await self._script(
+            "history",
+            [self._stream(room), self._floor(room)],
+            [since or "", HISTORY_LATEST, HISTORY_PAGE],
+        )
+        messages = [self._entry(room, entry) for entry in entries]
+        if int(mode) == 0:
+            more = len(messages) > HISTORY_PAGE
+            return History(messages[:HISTORY_PAGE], more, False)
+        messages.reverse()
+        return History(messages, False, int(mode) == 1)
+
+    @staticmethod
+    def _entry(room: str, entry: Any) -> StoredMessage:
+        raw_id, fields = entry
+        if isinstance(fields, list):  # RESP2 gives a flat list
+            fields = dict(zip(fields[::2], fields[1::2], strict=True))
+        return StoredMessage(room, raw_id.decode(), fields[b"k"].decode(), fields[b"d"])
+
+    async def message(self, room: str, message_id: str) -> StoredMessage | None:
+        entries = await self._call(self._redis.xrange(self._stream(room), message_id, message_id))
+        return self._entry(room, entries[0]) if entries else None
+
+    # ---- sessions ----------------------------------------------------------------------------
+
+    async def create_session(self, digest: str, session: Session, ttl_seconds: float) -> None:
+        key = self._session(digest)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(
+            key,
+            mapping={
+                "pid": session.pid,
+                "name": session.name,
+                "consent": session.consent_version,
+                "inv": " ".join(sorted(session.invites)),
+            },
+        )
+        pipe.pexpire(key, int(ttl_seconds * 1000))
+        await self._call(pipe.execute())
+
+    async def get_session(self, digest: str, ttl_seconds: float) -> Session | None:
+        key = self._session(digest)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hgetall(key)
+        pipe.pexpire(key, int(ttl_seconds * 1000))
+        found, _ = await self._call(pipe.execute())
+        if not found or b"pid" not in found:
+            return None
+        return Session(
+            pid=found[b"pid"].decode(),
+            name=found[b"name"].decode(),
+            consent_version=found[b"consent"].decode(),
+            invites=frozenset(found.get(b"inv", b"").decode().split()),
+        )
+
+    async def add_invite(self, digest: str, room: str) -> None:
+        session = await self.get_session(digest, 0)
+        if session is None:
+            return
+        rooms = " ".join(sorted(session.invites | {room}))
+        # HSETEX is not on Redis 7.0; a plain HSET keeps the key's TTL.
+        await self._call(self._redis.hset(self._session(digest), "inv", rooms))
+
+    async def erase(self, digest: str, pid: str) -> Erasure:
+        by_key = f"{self._p}by:{pid}"
+        authored = await self._call(self._redis.lrange(by_key, 0, -1))
+        ids_by_room: dict[str, list[str]] = {}
+        for item in authored:
+            room, _, message_id = item.decode().partition(" ")
+            ids_by_room.setdefault(room, []).append(message_id)
+        pipe = self._redis.pipeline(transaction=False)
+        for room, ids in ids_by_room.items():
+            pipe.xdel(self._stream(room), *ids)
+        pipe.delete(by_key, f"{self._p}dedup:{pid}", self._session(digest))
+        pipe.publish(self._control(), json.dumps({"op": "erase", "pid": pid, "ids": ids_by_room}))
+        await self._call(pipe.execute())
+        return Erasure(pid, ids_by_room)
+
+    async def trim(self, room: str, min_id: str) -> int:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.xtrim(self._stream(room), minid=min_id, approximate=False)
+        pipe.set(self._floor(room), min_id)
+        trimmed, _ = await self._call(pipe.execute())
+        return int(trimmed)
+
+    async def add_report(self, fields: dict[str, str | bytes]) -> str:
+        report_id = await self._call(
+            self._redis.xadd(f"{self._p}reports", fields)  # type: ignore[arg-type]
+        )
+        return str(report_id.decode())
+
+    async def count_recent(self, key: str, window_seconds: int) -> int:
+        full = f"{self._p}n:{key}"
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.incr(full)
+        pipe.expire(full, window_seconds, nx=True)
+        count, _ = await self._call(pipe.execute())
+        return int(count)
+
+    # ---- subscriptions -----------------------------------------------------------------------
+
+    async def subscribe(self, room: str) -> None:
+        confirmed = self._rooms.get(room)
+        if confirmed is None:
+            confirmed = asyncio.get_running_loop().create_future()
+            self._rooms[room] = confirmed
+            try:
+                await asyncio.wait_for(self._connected.wait(), SUBSCRIBE_WAIT_SECONDS)
+                self._delivered[room] = await self._last_generated(room)
+                self._waiting[self._channel(room).encode()] = confirmed
+                assert self._pubsub is not None
+                await self._pubsub.subscribe(self._channel(room))
+            except (RedisError, OSError, TimeoutError) as exc:
+                self._forget(room)
+                if not confirmed.done():
+                    confirmed.set_exception(StoreUnavailable(type(exc).__name__))
+                    confirmed.exception()  # retrieved here; waiters get it below
+        try:
+            await asyncio.wait_for(asyncio.shield(confirmed), SUBSCRIBE_WAIT_SECONDS)
+        except (TimeoutError, StoreUnavailable):
+            self._forget(room)
+            raise StoreUnavailable("subscription not confirmed") from None
+
+    def _forget(self, room: str) -> None:
+        self._rooms.pop(room, None)
+        self._delivered.pop(room, None)
+        self._waiting.pop(self._channel(room).encode(), None)
+
+    async def unsubscribe(self, room: str) -> None:
+        if room not in self._rooms:
+            return
+        self._forget(room)
+        if self._pubsub is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.unsubscribe(self._channel(room))
+
+    async def _last_generated(self, room: str) -> tuple[int, int]:
+        try:
+            info = await self._redis.xinfo_stream(self._stream(room))
+        except ResponseError:  # no such stream yet
+            return (0, 0)
+        return parse_id(info["last-generated-id"].decode())
+
+    async def _read_loop(self) -> None:
+        backoff = 0.1
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(self._control(), *(self._channel(r) for r in self._rooms))
+                self._pubsub = pubsub
+                await self._replay_gaps()
+                self.healthy = True
+                self._connected.set()
+                backoff = 0.1
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        self._dispatch(message)
+            except (RedisError, OSError, TimeoutError) as exc:
+                if self.healthy:
+                    log.warning("redis subscription lost: %s", type(exc).__name__)
+                self.healthy = False
+                self._connected.clear()
+                with contextlib.suppress(RedisError, OSError, TimeoutError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await asyncio.sleep(backoff)
+                backoff = min(RECONNECT_MAX_SECONDS, backoff * 2)
+
+    async def _replay_gaps(self) -> None:
+        """Pub/sub is at most once: after (re)subscribing, read what may have been missed."""
+        for room in list(self._rooms):
+            cursor = self._delivered.get(room)
+            if cursor is None:
+                continue
+            entries = await self._redis.xrange(self._stream(room), f"({format_id(cursor)}", "+")
+            for entry in entries or ():
+                self._deliver(self._entry(room, entry))
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        channel: bytes = message["channel"]
+        if kind == "subscribe":
+            waiter = self._waiting.pop(channel, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            return
+        if kind != "message" or self._listener is None:
+            return
+        data: bytes = message["data"]
+        if channel == self._control().encode():
+            self._control_message(data)
+            return
+        room = channel.decode().removeprefix(f"{self._p}c:")
+        if data[:1] == b"m":
+            message_id, key_id, blob = data[1:].split(b" ", 2)
+            self._deliver(StoredMessage(room, message_id.decode(), key_id.decode(), blob))
+        elif data[:1] == b"s":
+            skip, _, frame = data[1:].decode().partition("\n")
+            self._listener.on_signal(room, skip, frame)
+
+    def _deliver(self, message: StoredMessage) -> None:
+        assert self._listener is not None
+        cursor = self._delivered.get(message.room)
+        position = parse_id(message.id)
+        if cursor is None or position <= cursor:
+            return  # not subscribed any more, or already delivered (a replay overlap)
+        self._delivered[message.room] = position
+        self._listener.on_message(message)
+
+    def _control_message(self, data: bytes) -> None:
+        try:
+            event = json.loads(data)
+        except ValueError:
+            return
+        if event.get("op") == "erase" and self._listener is not None:
+            self._listener.on_erased(Erasure(event["pid"], event["ids"]))
+
+
+class _Retry:
+    pass
+
+
+_RETRY = _Retry()
+
+
+def _ignore(_reply: Any) -> None:
+    return None
+
+
+def _fail(op: _Op, exc: BaseException) -> None:
+    if op.future is not None and not op.future.done():
+        op.future.set_exception(exc)

@@ -1,0 +1,269 @@
+"""HTTP endpoints and the WebSocket upgrade: the participant API of PROTOCOL.md.
+
+Every error is JSON `{"error", "detail"}`; nothing here logs an address, a token or text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from server.addresses import AddressHasher
+from server.chat import Context, Conversation
+from server.connection import Connection, Person
+from server.identity import new_id, new_pseudonym, new_token, token_digest
+from server.protocol import MAX_FRAME_BYTES, CloseCode, ErrorCode, error_frame
+from server.store import Session, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+PARTICIPANT_SESSION_SECONDS = 7 * 86_400  # resume across a week of dropped connections
+SESSIONS_PER_ADDRESS_PER_HOUR = 30  # P1/W6: enough for a shared clinic Wi-Fi, not a script
+ADDRESS_WINDOW_SECONDS = 3_600  # P1: abuse counters live at most an hour
+MAX_SOCKETS_PER_PERSON = 3  # W6
+SESSION_RECHECK_SECONDS = 30 * 60  # W7: sockets re-validate their session every 30 min
+CLOSE_TOO_MANY_SOCKETS = 4003  # retry range: the person may close another tab and come back
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+def error(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"error": code, "detail": detail}, status, headers=headers)
+
+
+@dataclass
+class Web:
+    ctx: Context
+    addresses: AddressHasher
+
+    @property
+    def cookie_name(self) -> str:
+        # Browsers only accept `__Host-` cookies that are Secure; plain-http testing away from
+        # localhost (PEERLINE_COOKIE_SECURE=false) therefore uses an unprefixed name.
+        return "__Host-peerline" if self.ctx.settings.cookie_secure else "peerline"
+
+    # ---- pages and health -------------------------------------------------------------------
+
+    async def index(self, request: Request) -> Response:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(self, request: Request) -> Response:
+        if await self.ctx.store.ping():
+            return JSONResponse({"status": "ready"})
+        return error(503, "store_unavailable", "the store does not answer")
+
+    async def metrics(self, request: Request) -> Response:
+        ready = await self.ctx.store.ping()
+        return PlainTextResponse(
+            self.ctx.metrics.render(ready), media_type="text/plain; version=0.0.4"
+        )
+
+    async def info(self, request: Request) -> Response:
+        program = self.ctx.settings.program
+        return JSONResponse(
+            {
+                "program": program.name,
+                "consent": {"version": program.consent_version, "text": program.consent_text},
+                "resources": [
+                    {"name": r.name, "contact": r.contact, "note": r.note}
+                    for r in program.resources
+                ],
+                "rooms": [
+                    {"id": r.id, "name": r.name, "description": r.description, "access": r.access}
+                    for r in program.rooms
+                ],
+                "quick_exit_url": program.quick_exit_url,
+            }
+        )
+
+    # ---- participant session ----------------------------------------------------------------
+
+    async def create_session(self, request: Request) -> Response:
+        if not self.origin_allowed(request):
+            return error(403, "forbidden", "requests must come from this site")
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return error(400, "bad_json", "the body is not valid JSON")
+        program = self.ctx.settings.program
+        if (
+            not isinstance(body, dict)
+            or body.get("accept") is not True
+            or body.get("consent_version") != program.consent_version
+        ):
+            return error(400, "consent_required", "accept the current consent version to continue")
+        address = request.client.host if request.client else "unknown"
+        bucket = "addr:" + self.addresses.digest(address, self.ctx.clock())
+        try:
+            if (
+                await self.ctx.store.count_recent(bucket, ADDRESS_WINDOW_SECONDS)
+                > SESSIONS_PER_ADDRESS_PER_HOUR
+            ):
+                return error(
+                    429,
+                    "rate_limited",
+                    "too many new sessions; try later",
+                    {"Retry-After": str(ADDRESS_WINDOW_SECONDS)},
+                )
+            token = new_token()
+            session = Session(new_id(), new_pseudonym(), program.consent_version, frozenset())
+            await self.ctx.store.create_session(
+                token_digest(token), session, PARTICIPANT_SESSION_SECONDS
+            )
+        except StoreUnavailable:
+            return error(503, "unavailable", "storage is unavailable; retry shortly")
+        self.ctx.metrics.sessions_created += 1
+        response = JSONResponse(
+            {"pseudonym": session.name, "consent_version": session.consent_version}, 201
+        )
+        self.set_cookie(response, token, PARTICIPANT_SESSION_SECONDS)
+        return response
+
+    async def current_session(self, request: Request) -> Response:
+        try:
+            found = await self.participant(request)
+        except StoreUnavailable:
+            return error(503, "unavailable", "storage is unavailable; retry shortly")
+        if found is None:
+            return error(401, "no_session", "no participant session")
+        session, _ = found
+        return JSONResponse({"pseudonym": session.name, "consent_version": session.consent_version})
+
+    async def delete_session(self, request: Request) -> Response:
+        if not self.origin_allowed(request):
+            return error(403, "forbidden", "requests must come from this site")
+        try:
+            found = await self.participant(request)
+            if found is None:
+                return error(401, "no_session", "no participant session")
+            session, digest = found
+            await self.ctx.store.erase(digest, session.pid)
+        except StoreUnavailable:
+            return error(503, "unavailable", "storage is unavailable; nothing was erased")
+        self.ctx.metrics.erasures += 1
+        response = Response(status_code=204, headers={"Clear-Site-Data": '"cookies", "storage"'})
+        self.set_cookie(response, "", 0)
+        return response
+
+    async def participant(self, conn: HTTPConnection) -> tuple[Session, str] | None:
+        token = conn.cookies.get(self.cookie_name)
+        if not token or len(token) > 128:
+            return None
+        digest = token_digest(token)
+        session = await self.ctx.store.get_session(digest, PARTICIPANT_SESSION_SECONDS)
+        if session is None or session.consent_version != self.ctx.settings.program.consent_version:
+            # A changed consent text needs a fresh acceptance (Part 2 notice at admission).
+            return None
+        return session, digest
+
+    def set_cookie(self, response: Response, token: str, max_age: int) -> None:
+        response.set_cookie(
+            self.cookie_name,
+            token,
+            max_age=max_age,
+            path="/",
+            secure=self.ctx.settings.cookie_secure,
+            httponly=True,
+            samesite="strict",
+        )
+
+    # ---- origin checks ----------------------------------------------------------------------
+
+    def allowed_origins(self, conn: HTTPConnection) -> tuple[str, ...]:
+        if self.ctx.settings.allowed_origins:
+            return self.ctx.settings.allowed_origins
+        host = conn.headers.get("host", "")
+        scheme = {"ws": "http", "wss": "https"}.get(conn.url.scheme, conn.url.scheme)
+        return (f"{scheme}://{host}",)
+
+    def origin_allowed(self, conn: HTTPConnection) -> bool:
+        origin = conn.headers.get("origin")
+        return origin is not None and origin in self.allowed_origins(conn)
+
+    # ---- the socket -------------------------------------------------------------------------
+
+    async def websocket(self, ws: WebSocket) -> None:
+        if not self.origin_allowed(ws):
+            await ws.close(CloseCode.POLICY)  # before accept: the client sees HTTP 403
+            return
+        try:
+            found = await self.participant(ws)
+        except StoreUnavailable:
+            found = None
+        if found is None:
+            await ws.close(CloseCode.POLICY)
+            return
+        session, digest = found
+        person = Person(session.pid, session.name, "participant", ("participant",), digest)
+        await ws.accept()
+        hub = self.ctx.hub
+        conn = Connection(secrets.token_hex(8), person, ws)
+        conn.start()
+        if hub.sockets_of(person.pid) >= MAX_SOCKETS_PER_PERSON:
+            conn.send(error_frame(ErrorCode.TOO_MANY_SOCKETS, "close another Peerline tab first"))
+            conn.close(CLOSE_TOO_MANY_SOCKETS, "too many sockets")
+            await conn.drain_and_stop()
+            return
+        hub.connect(conn)
+        chat = Conversation(self.ctx, conn)
+        chat.invites = session.invites
+        conn.send(chat.hello([]))
+        recheck = asyncio.get_running_loop().create_task(self._recheck(conn, digest))
+        try:
+            await self._read(ws, conn, chat)
+        finally:
+            recheck.cancel()
+            if conn.close_code == CloseCode.TOO_SLOW:
+                self.ctx.metrics.slow_closes += 1
+            await hub.disconnect(conn)
+            await conn.drain_and_stop()
+
+    async def _read(self, ws: WebSocket, conn: Connection, chat: Conversation) -> None:
+        while not conn.closed:
+            try:
+                message = await ws.receive()
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            kind = message["type"]
+            if kind == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                conn.close(CloseCode.UNSUPPORTED_DATA, "text frames only")
+                return
+            if len(text) > MAX_FRAME_BYTES // 4 and len(text.encode()) > MAX_FRAME_BYTES:
+                conn.close(CloseCode.TOO_BIG, "frame too big")
+                return
+            await chat.receive(text)
+
+    async def _recheck(self, conn: Connection, digest: str) -> None:
+        while not conn.closed:
+            await asyncio.sleep(SESSION_RECHECK_SECONDS)
+            with contextlib.suppress(StoreUnavailable):
+                if await self.ctx.store.get_session(digest, PARTICIPANT_SESSION_SECONDS) is None:
+                    conn.close(CloseCode.POLICY, "session ended")
+
+
+async def not_found(request: Request, exc: Any) -> Response:
+    return error(404, "not_found", "nothing here")
+
+
+async def method_not_allowed(request: Request, exc: Any) -> Response:
+    return error(405, "method_not_allowed", "method not allowed")
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error on an HTTP request: %s", type(exc).__name__)
+    return error(500, "internal", "internal error")
