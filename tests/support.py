@@ -75,14 +75,28 @@ def start_redis() -> RedisServer:
     port = free_port()
     directory = tempfile.mkdtemp(prefix="peerline-redis-")
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", directory, "--logfile", os.path.join(directory, "redis.log")],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            directory,
+            "--logfile",
+            os.path.join(directory, "redis.log"),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     wait_for_port(port)
-    return RedisServer(f"redis://127.0.0.1:{port}/0", private=True, process=process,
-                       directory=directory)
+    return RedisServer(
+        f"redis://127.0.0.1:{port}/0", private=True, process=process, directory=directory
+    )
 
 
 def new_prefix() -> str:

@@ -173,6 +173,7 @@ class RedisStore:
             socket_timeout=SOCKET_TIMEOUT_SECONDS,
             socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
         )
+        self._pool = pool
         self._redis = Redis(connection_pool=pool)
         self._sha: dict[str, str] = {}
         self._listener: Listener | None = None
@@ -234,6 +235,8 @@ class RedisStore:
                 op.future.set_exception(StoreUnavailable("store closed"))
         self._queue.clear()
         await self._redis.aclose()
+        # A pool passed in is not closed by the client's aclose().
+        await self._pool.aclose()
 
     async def ping(self) -> bool:
         try:
@@ -452,12 +455,13 @@ class RedisStore:
         )
 
     async def add_invite(self, digest: str, room: str) -> None:
-        session = await self.get_session(digest, 0)
-        if session is None:
-            return
-        rooms = " ".join(sorted(session.invites | {room}))
-        # HSETEX is not on Redis 7.0; a plain HSET keeps the key's TTL.
-        await self._call(self._redis.hset(self._session(digest), "inv", rooms))
+        key = self._session(digest)
+        current = await self._call(self._redis.hget(key, "inv"))
+        if current is None:
+            return  # no such session (or it has no invite field: not one of ours)
+        rooms = " ".join(sorted(set(current.decode().split()) | {room}))
+        # A plain HSET keeps the key's TTL (HSETEX is not on Redis 7.0).
+        await self._call(self._redis.hset(key, "inv", rooms))
 
     async def erase(self, digest: str, pid: str) -> Erasure:
         by_key = f"{self._p}by:{pid}"
@@ -560,10 +564,12 @@ class RedisStore:
                     log.warning("redis subscription lost: %s", type(exc).__name__)
                 self.healthy = False
                 self._connected.clear()
+            finally:
+                self._pubsub = None
                 with contextlib.suppress(RedisError, OSError, TimeoutError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-                await asyncio.sleep(backoff)
-                backoff = min(RECONNECT_MAX_SECONDS, backoff * 2)
+                    await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]
+            await asyncio.sleep(backoff)
+            backoff = min(RECONNECT_MAX_SECONDS, backoff * 2)
 
     async def _replay_gaps(self) -> None:
         """Pub/sub is at most once: after (re)subscribing, read what may have been missed."""

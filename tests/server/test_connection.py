@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import asyncio
+
+from server.connection import OUTBOX_MAX_FRAMES, Connection, Person
+from server.protocol import CloseCode
+
+PERSON = Person("pid", "Quiet Harbor 41", "participant", ("participant",), "digest")
+
+
+class RecordingSocket:
+    def __init__(self, stall: bool = False) -> None:
+        self.sent: list[str] = []
+        self.closed: tuple[int, str | None] | None = None
+        self.stall = stall
+
+    async def send_text(self, data: str) -> None:
+        if self.stall:
+            await asyncio.sleep(3600)
+        self.sent.append(data)
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        self.closed = (code, reason)
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_a_reader_that_stops_reading_is_closed_with_4001() -> None:
+    socket = RecordingSocket(stall=True)
+    conn = Connection("c", PERSON, socket)
+    conn.start()
+    for i in range(OUTBOX_MAX_FRAMES + 2):
+        conn.send(f"frame {i}")
+    await settle()
+    assert conn.closed and conn.close_code == CloseCode.TOO_SLOW
+    assert socket.closed is not None and socket.closed[0] == CloseCode.TOO_SLOW
+    await conn.drain_and_stop()
+
+
+async def test_delivery_is_in_order_and_exactly_once_per_id() -> None:
+    socket = RecordingSocket()
+    conn = Connection("c", PERSON, socket)
+    conn.start()
+    conn.begin_join("r")
+    conn.deliver("r", (5, 0), "m5")  # arrives while history is being read
+    conn.deliver("r", (6, 0), "m6")
+    conn.finish_join("r", (5, 0), live=True)  # history ended at 5
+    conn.deliver("r", (6, 0), "m6")  # the same message again (replay overlap)
+    conn.deliver("r", (4, 0), "m4")  # an old one
+    conn.deliver("r", (7, 0), "m7")
+    conn.deliver("other", (8, 0), "not joined")
+    await settle()
+    assert socket.sent == ["m6", "m7"]
+    await conn.drain_and_stop()
+
+
+async def test_own_message_waits_for_the_ack() -> None:
+    socket = RecordingSocket()
+    conn = Connection("c", PERSON, socket)
+    conn.start()
+    conn.begin_join("r")
+    conn.finish_join("r", (0, 0), live=True)
+    conn.hold()
+    conn.deliver("r", (1, 0), "message 1")  # pub/sub beat the script reply
+    conn.send("ack 1")
+    conn.release()
+    await settle()
+    assert socket.sent == ["ack 1", "message 1"]
+    await conn.drain_and_stop()
+
+
+async def test_after_a_page_with_more_live_messages_wait_for_the_next_page() -> None:
+    socket = RecordingSocket()
+    conn = Connection("c", PERSON, socket)
+    conn.start()
+    conn.begin_join("r")
+    conn.finish_join("r", (200, 0), live=False)
+    conn.deliver("r", (900, 0), "live")
+    await settle()
+    assert socket.sent == []
+    await conn.drain_and_stop()

@@ -1,0 +1,228 @@
+"""One contract, two stores: every test runs on the embedded store and on real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from server.store import (
+    HISTORY_LATEST,
+    HISTORY_PAGE,
+    Erasure,
+    Session,
+    Store,
+    StoredMessage,
+    parse_id,
+)
+from server.store.memory import MemoryStore
+from server.store.redis import RedisStore
+
+RETENTION = 3600.0
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Recorder:
+    messages: list[StoredMessage] = field(default_factory=list)
+    signals: list[tuple[str, str, str]] = field(default_factory=list)
+    erasures: list[Erasure] = field(default_factory=list)
+
+    def on_message(self, message: StoredMessage) -> None:
+        self.messages.append(message)
+
+    def on_signal(self, room: str, skip: str, frame: str) -> None:
+        self.signals.append((room, skip, frame))
+
+    def on_erased(self, erasure: Erasure) -> None:
+        self.erasures.append(erasure)
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+@dataclass
+class Harness:
+    store: Store
+    listener: Recorder
+    clock: Clock
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def harness(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[Harness]:
+    clock = Clock()
+    store: Store
+    if request.param == "memory":
+        store = MemoryStore(clock)
+    else:
+        store = RedisStore(request.getfixturevalue("redis_url"), prefix, clock)
+    listener = Recorder()
+    await store.start(listener)
+    yield Harness(store, listener, clock)
+    await store.aclose()
+
+
+def sealer(text: str) -> Callable[[str], tuple[str, bytes]]:
+    return lambda message_id: ("k1", f"{text}|{message_id}".encode())
+
+
+async def say(h: Harness, room: str, text: str, author: str = "alice", nonce: str | None = None):
+    return await h.store.append(room, author, nonce or text, sealer(text), RETENTION)
+
+
+async def test_sessions_round_trip_and_expire_unknown(harness: Harness) -> None:
+    session = Session("pid1", "Quiet Harbor 41", "v1", frozenset())
+    await harness.store.create_session("d1", session, 60)
+    assert await harness.store.get_session("d1", 60) == session
+    assert await harness.store.get_session("nope", 60) is None
+    await harness.store.add_invite("d1", "officers")
+    found = await harness.store.get_session("d1", 60)
+    assert found is not None and found.invites == frozenset({"officers"})
+
+
+async def test_append_dedups_by_author_and_nonce(harness: Harness) -> None:
+    first = await say(harness, "general", "hello", nonce="n1")
+    again = await say(harness, "general", "hello", nonce="n1")
+    other_author = await say(harness, "general", "hello", author="bob", nonce="n1")
+    assert first.created and not again.created and other_author.created
+    assert again.id == first.id and other_author.id != first.id
+    history = await harness.store.history("general", None)
+    assert [m.id for m in history.messages] == [first.id, other_author.id]
+
+
+async def test_sealer_sees_the_final_id(harness: Harness) -> None:
+    result = await say(harness, "general", "bound")
+    (stored,) = (await harness.store.history("general", None)).messages
+    assert stored.blob == f"bound|{result.id}".encode()
+    assert stored.key_id == "k1"
+
+
+async def test_ids_increase_even_when_the_clock_stands_still_or_goes_back(
+    harness: Harness,
+) -> None:
+    ids = [parse_id((await say(harness, "general", f"m{i}")).id) for i in range(3)]
+    harness.clock.now -= 10
+    ids += [parse_id((await say(harness, "general", f"b{i}")).id) for i in range(3)]
+    assert ids == sorted(ids) and len(set(ids)) == 6
+
+
+async def test_subscribed_rooms_are_delivered_in_order(harness: Harness) -> None:
+    await harness.store.subscribe("general")
+    sent = [(await say(harness, "general", f"m{i}")).id for i in range(5)]
+    await say(harness, "elsewhere", "not subscribed")
+    await until(lambda: len(harness.listener.messages) >= 5)
+    await asyncio.sleep(0.05)
+    assert [m.id for m in harness.listener.messages] == sent
+    await harness.store.unsubscribe("general")
+    await say(harness, "general", "after unsubscribe")
+    await asyncio.sleep(0.1)
+    assert len(harness.listener.messages) == 5
+
+
+async def test_history_latest_then_pages_with_more(harness: Harness) -> None:
+    ids = [(await say(harness, "general", f"m{i}")).id for i in range(HISTORY_PAGE + 30)]
+    latest = await harness.store.history("general", None)
+    assert [m.id for m in latest.messages] == ids[-HISTORY_LATEST:]
+    assert not latest.more and not latest.reset
+    page = await harness.store.history("general", ids[4])
+    assert [m.id for m in page.messages] == ids[5 : 5 + HISTORY_PAGE]
+    assert page.more and not page.reset
+    rest = await harness.store.history("general", page.messages[-1].id)
+    assert [m.id for m in rest.messages] == ids[5 + HISTORY_PAGE :]
+    assert not rest.more
+    empty = await harness.store.history("general", ids[-1])
+    assert empty.messages == [] and not empty.more and not empty.reset
+
+
+async def test_since_newer_than_anything_stored_means_reset(harness: Harness) -> None:
+    await say(harness, "general", "only")
+    result = await harness.store.history("general", "9999999999999-0")
+    assert result.reset and [m.blob[:4] for m in result.messages] == [b"only"]
+    fresh = await harness.store.history("never-used", "1800000000000-0")
+    assert fresh.reset and fresh.messages == []
+
+
+async def test_trim_removes_old_content_and_marks_reset(harness: Harness) -> None:
+    old = [(await say(harness, "general", f"old{i}")).id for i in range(3)]
+    harness.clock.now += 100
+    new = (await say(harness, "general", "new")).id
+    cutoff = f"{int((harness.clock.now - 50) * 1000)}-0"
+    assert await harness.store.trim("general", cutoff) == 3
+    latest = await harness.store.history("general", None)
+    assert [m.id for m in latest.messages] == [new]
+    assert await harness.store.message("general", old[0]) is None
+    stale = await harness.store.history("general", old[0])
+    assert stale.reset and [m.id for m in stale.messages] == [new]
+    current = await harness.store.history("general", new)
+    assert not current.reset
+
+
+async def test_erase_removes_messages_session_and_nonces(harness: Harness) -> None:
+    await harness.store.create_session("d1", Session("alice", "A", "v1", frozenset()), 60)
+    mine = [
+        (await say(harness, room, f"{room}-mine", nonce=f"n-{room}")).id
+        for room in ("general", "families")
+    ]
+    theirs = (await say(harness, "general", "theirs", author="bob")).id
+    erasure = await harness.store.erase("d1", "alice")
+    assert erasure.ids_by_room == {"general": [mine[0]], "families": [mine[1]]}
+    assert [m.id for m in (await harness.store.history("general", None)).messages] == [theirs]
+    assert (await harness.store.history("families", None)).messages == []
+    assert await harness.store.get_session("d1", 60) is None
+    again = await say(harness, "general", "general-mine", nonce="n-general")
+    assert again.created  # nonces went with the erasure
+    await harness.store.subscribe("general")  # erasure events reach every process
+    await harness.store.erase("d1", "bob")
+    await until(lambda: any(e.pid == "bob" for e in harness.listener.erasures))
+
+
+async def test_presence_counts_people_not_sockets_and_signals_changes(harness: Harness) -> None:
+    await harness.store.subscribe("general")
+    assert await harness.store.presence("general", "alice|c1", True) == 1
+    assert await harness.store.presence("general", "alice|c2", True) == 1
+    assert await harness.store.presence("general", "bob|c3", True) == 2
+    await until(lambda: any('"count":2' in s[2] for s in harness.listener.signals))
+    signal = next(s for s in harness.listener.signals if '"count":2' in s[2])
+    assert signal[1] == "c3"  # the joiner is told directly, not twice
+    assert await harness.store.presence("general", "alice|c1", False) == 2
+    assert await harness.store.presence("general", "alice|c2", False) == 1
+
+
+async def test_signals_reach_subscribers(harness: Harness) -> None:
+    await harness.store.subscribe("general")
+    await harness.store.publish_signal("general", "c9", '{"type":"typing"}')
+    await until(lambda: ("general", "c9", '{"type":"typing"}') in harness.listener.signals)
+
+
+async def test_counters_count_within_their_window(harness: Harness) -> None:
+    counts = [await harness.store.count_recent("addr:x", 3600) for _ in range(3)]
+    assert counts == [1, 2, 3]
+    assert await harness.store.count_recent("addr:y", 3600) == 1
+
+
+async def test_reports_are_stored(harness: Harness) -> None:
+    report_id = await harness.store.add_report(
+        {"room": "general", "message": "1-0", "k": "k1", "d": b"sealed"}
+    )
+    assert report_id
+
+
+async def test_message_lookup(harness: Harness) -> None:
+    result = await say(harness, "general", "find me")
+    found = await harness.store.message("general", result.id)
+    assert found is not None and found.blob.startswith(b"find me")
+    assert await harness.store.message("general", "1-0") is None
