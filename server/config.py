@@ -79,6 +79,7 @@ class Settings:
     ping_seconds: float
     cookie_secure: bool
     purge_seconds: float
+    sessions_per_address_per_hour: int
     redis_prefix: str
     program: Program = field(repr=False)
 
@@ -100,6 +101,10 @@ class Settings:
             cookie_secure=_boolean(env, "PEERLINE_COOKIE_SECURE", True),
             # Hourly keeps trimmed content at most an hour past its retention deadline.
             purge_seconds=_positive(env, "PEERLINE_PURGE_SECONDS", 3600.0),
+            # P1/W6: enough for a shared clinic Wi-Fi, not for a script minting identities.
+            sessions_per_address_per_hour=int(
+                _positive(env, "PEERLINE_SESSIONS_PER_ADDRESS_PER_HOUR", 30.0)
+            ),
             redis_prefix=env.get("PEERLINE_REDIS_PREFIX", "pl:"),
             program=load_program(config_path),
         )

@@ -75,7 +75,9 @@ class Connection:
         self._held: list[tuple[str, tuple[int, int], str]] | None = None
         self.closed = False
         self.close_code: int | None = None
+        self._closing: tuple[int, str] | None = None
         self._writer: asyncio.Task[None] | None = None
+        self._closer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write_loop(), name="ws-writer")
@@ -92,15 +94,21 @@ class Connection:
             return
         self._wake.set()
 
-    def close(self, code: int, reason: str = "") -> None:
-        """Close after nothing more is sent; safe to call from fan-out, never blocks."""
-        if self.closed:
+    def close(self, code: int, reason: str = "", *, flush: bool = False) -> None:
+        """Close without blocking; safe from fan-out. With `flush`, frames already queued
+        (an error explaining the close, say) are written first; otherwise they are dropped,
+        which is what a reader too slow to take them needs."""
+        if self.closed or self._closing is not None:
+            return
+        if flush:
+            self._closing = (code, reason)
+            self._wake.set()
             return
         self.closed = True
         self.close_code = code
         self._outbox.clear()
         self._outbox_bytes = 0
-        asyncio.get_running_loop().create_task(self._close_socket(code, reason))
+        self._closer = asyncio.get_running_loop().create_task(self._close_socket(code, reason))
         self._wake.set()
 
     async def _close_socket(self, code: int, reason: str) -> None:
@@ -121,6 +129,18 @@ class Connection:
                 except Exception:  # the peer went away; the reader side will notice
                     self.closed = True
                     return
+            if self._closing is not None and not self.closed:
+                code, reason = self._closing
+                self._closing = None
+                self.close(code, reason)
+
+    async def wait_closed(self) -> None:
+        """Wait until the writer finished and the close frame went out."""
+        if self._writer is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+        if self._closer is not None:
+            await self._closer
 
     async def drain_and_stop(self) -> None:
         if self._writer is not None:

@@ -128,7 +128,7 @@ class Hub:
 
     def on_erased(self, erasure: Erasure) -> None:
         for conn in list(self.people.get(erasure.pid, ())):
-            conn.close(CloseCode.POLICY, "session erased")
+            conn.close(CloseCode.POLICY, "session erased", flush=True)
         for room, ids in erasure.ids_by_room.items():
             members = self.rooms.get(room)
             if members:

@@ -28,7 +28,6 @@ from server.store import Session, StoreUnavailable
 log = logging.getLogger(__name__)
 
 PARTICIPANT_SESSION_SECONDS = 7 * 86_400  # resume across a week of dropped connections
-SESSIONS_PER_ADDRESS_PER_HOUR = 30  # P1/W6: enough for a shared clinic Wi-Fi, not a script
 ADDRESS_WINDOW_SECONDS = 3_600  # P1: abuse counters live at most an hour
 MAX_SOCKETS_PER_PERSON = 3  # W6
 SESSION_RECHECK_SECONDS = 30 * 60  # W7: sockets re-validate their session every 30 min
@@ -109,7 +108,7 @@ class Web:
         try:
             if (
                 await self.ctx.store.count_recent(bucket, ADDRESS_WINDOW_SECONDS)
-                > SESSIONS_PER_ADDRESS_PER_HOUR
+                > self.ctx.settings.sessions_per_address_per_hour
             ):
                 return error(
                     429,
@@ -211,15 +210,15 @@ class Web:
         hub = self.ctx.hub
         conn = Connection(secrets.token_hex(8), person, ws)
         conn.start()
-        if hub.sockets_of(person.pid) >= MAX_SOCKETS_PER_PERSON:
-            conn.send(error_frame(ErrorCode.TOO_MANY_SOCKETS, "close another Peerline tab first"))
-            conn.close(CLOSE_TOO_MANY_SOCKETS, "too many sockets")
-            await conn.drain_and_stop()
-            return
-        hub.connect(conn)
         chat = Conversation(self.ctx, conn)
         chat.invites = session.invites
-        conn.send(chat.hello([]))
+        conn.send(chat.hello([]))  # PROTOCOL.md: always the first server frame
+        if hub.sockets_of(person.pid) >= MAX_SOCKETS_PER_PERSON:
+            conn.send(error_frame(ErrorCode.TOO_MANY_SOCKETS, "close another Peerline tab first"))
+            conn.close(CLOSE_TOO_MANY_SOCKETS, "too many sockets", flush=True)
+            await conn.wait_closed()
+            return
+        hub.connect(conn)
         recheck = asyncio.get_running_loop().create_task(self._recheck(conn, digest))
         try:
             await self._read(ws, conn, chat)

@@ -20,6 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from typing import IO
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,7 +116,7 @@ class ServerProcess:
     env: dict[str, str]
     process: subprocess.Popen[bytes]
     log_path: Path
-    _log: object = field(repr=False, default=None)
+    _log: IO[bytes] | None = field(repr=False, default=None)
 
     @property
     def base(self) -> str:
@@ -138,6 +139,9 @@ class ServerProcess:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -187,9 +191,9 @@ def http_json(
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
             raw = response.read()
-            status, got = response.status, dict(response.headers)
+            status, got = response.status, {k.lower(): v for k, v in response.headers.items()}
     except urllib.error.HTTPError as exc:
-        raw, status, got = exc.read(), exc.code, dict(exc.headers)
+        raw, status, got = exc.read(), exc.code, {k.lower(): v for k, v in exc.headers.items()}
     return status, got, (json.loads(raw) if raw else None)
 
 

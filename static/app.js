@@ -1,0 +1,876 @@
+// Peerline participant page: consent, rooms, chat, resources, Quick Exit, erase.
+// Wire contract: PROTOCOL.md. Every piece of text from the server or from people is rendered
+// with textContent only.
+
+import * as api from "./participant/api.js";
+import { Connection, socketUrl } from "./participant/connection.js";
+import { byId, closeDialog, el, openDialog, setStatus, setUpDialog } from "./participant/dom.js";
+import { maxId } from "./participant/ids.js";
+import { MessageList } from "./participant/messages.js";
+import { Outbox } from "./participant/outbox.js";
+import {
+  installEscapeShortcut,
+  onQuickExit,
+  quickExit,
+  setExitUrl,
+} from "./participant/quickexit.js";
+import { renderResources, resourceItem } from "./participant/resources.js";
+
+const MAX_TEXT = 4000;
+const TYPING_SEND_MS = 2000; // send `typing` at most once every 2 s
+const TYPING_SHOW_MS = 3000; // show "X is typing…" for 3 s after the last signal
+const ACK_WAIT_MS = 15000; // a say with no answer this long is sent again (same nonce)
+const RETRY_AFTER_MS = 3000; // a say refused as `unavailable` is retried after this
+const ROOM_KEY = "peerline.room";
+
+const VIEWS = ["loading", "consent", "rooms", "chat", "erased", "ended"];
+
+const state = {
+  info: null,
+  me: null, // my pseudonym
+  view: "loading",
+  room: null, // the room the person is in (or is entering)
+  roomName: "",
+  joinedRoom: null, // the room the current socket has fully joined
+  joinRequest: null, // {room, since, invite}
+  lastId: new Map(), // room -> id of the last message received there
+  ownIds: new Set(),
+  typingSentAt: 0,
+  typers: new Map(), // name -> time the hint expires
+  typingTimer: null,
+  erasing: false,
+  endedDuringErase: false,
+  reportTarget: null, // {id, button}
+  inviteRoom: null,
+};
+
+const outbox = new Outbox();
+const messages = new MessageList(byId("messages"), {
+  onReport: openReport,
+  onRetry: (text) => {
+    const box = byId("composer-text");
+    if (!box.value) box.value = text;
+    box.focus();
+  },
+});
+
+const connection = new Connection({
+  url: socketUrl(),
+  onReady: handleReady,
+  onFrame: handleFrame,
+  onDown: handleDown,
+  onEnd: handleEnd,
+  onProblem: (problem) => {
+    if (problem === "too_big") {
+      setStatus("chat-status", "A message was too big for the connection and was not sent.", "error");
+    }
+  },
+  checkSession: async () => {
+    const result = await api.getSession();
+    return result.status === 401 ? "gone" : "unknown";
+  },
+});
+
+// ---- small helpers -----------------------------------------------------------------------------
+
+function storageGet(key) {
+  try {
+    return window.sessionStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+function storageSet(key, value) {
+  try {
+    if (value === null) window.sessionStorage.removeItem(key);
+    else window.sessionStorage.setItem(key, value);
+  } catch {
+    /* blocked storage: fine, it only helps a reload */
+  }
+}
+
+function clearAllStorage() {
+  try {
+    window.localStorage.clear();
+  } catch {
+    /* nothing */
+  }
+  try {
+    window.sessionStorage.clear();
+  } catch {
+    /* nothing */
+  }
+}
+
+function showView(name, { focus = true } = {}) {
+  state.view = name;
+  for (const view of VIEWS) byId(`view-${view}`).hidden = view !== name;
+  document.body.dataset.view = name;
+  if (focus) {
+    const heading = byId(`view-${name}`).querySelector("h1");
+    if (heading) heading.focus({ preventScroll: false });
+  }
+  updateBanner();
+}
+
+function updateBanner() {
+  const banner = byId("conn-banner");
+  const needsSocket = state.me && (state.view === "rooms" || state.view === "chat");
+  const text =
+    !needsSocket || connection.stopped || connection.isReady
+      ? ""
+      : connection.everReady || connection.attempt > 0
+        ? "Reconnecting… Your messages are kept and will be sent."
+        : "Connecting…";
+  // Only touch the live region when the words change, so nothing is announced twice.
+  if (banner.textContent !== text) banner.textContent = text;
+  banner.hidden = !text;
+}
+
+function roomById(id) {
+  const rooms = (state.info && state.info.rooms) || [];
+  return rooms.find((room) => room.id === id) || null;
+}
+
+// ---- loading -----------------------------------------------------------------------------------
+
+async function load() {
+  showView("loading");
+  byId("loading-retry").hidden = true;
+  setStatusText("loading-detail", "Getting things ready.");
+  const [info, session] = await Promise.all([api.getInfo(), api.getSession()]);
+  if (info.status !== 200 || !info.body) {
+    loadFailed(api.failureText(info, "Peerline could not load."));
+    return;
+  }
+  applyInfo(info.body);
+  if (session.status === 200 && session.body) {
+    state.me = String(session.body.pseudonym || "");
+    enterRooms({ resume: true });
+    return;
+  }
+  if (session.status === 401) {
+    // No session (or an older consent): anything left from before belongs to nobody now.
+    outbox.clear();
+    storageSet(ROOM_KEY, null);
+    showConsent();
+    return;
+  }
+  loadFailed(api.failureText(session, "Peerline could not check your session."));
+}
+
+function setStatusText(id, text) {
+  byId(id).textContent = text;
+}
+
+function loadFailed(text) {
+  byId("loading-title").textContent = "Peerline is not available right now";
+  setStatusText("loading-detail", text);
+  byId("loading-retry").hidden = false;
+  showView("loading");
+}
+
+function applyInfo(info) {
+  state.info = info;
+  const program = String(info.program || "Peerline");
+  byId("brand").textContent = program;
+  byId("consent-program").textContent = program;
+  document.title = "Peerline";
+  if (typeof info.quick_exit_url === "string") setExitUrl(info.quick_exit_url);
+  renderResources(byId("resource-list"), info.resources);
+  renderConsentText(info.consent && info.consent.text);
+  renderRooms(Array.isArray(info.rooms) ? info.rooms : []);
+}
+
+// ---- consent -----------------------------------------------------------------------------------
+
+function renderConsentText(text) {
+  const holder = byId("consent-text");
+  const paragraphs = String(text || "")
+    .split(/\n\s*\n/)
+    .map((p) => p.trim())
+    .filter(Boolean);
+  holder.replaceChildren(...paragraphs.map((p) => el("p", { text: p })));
+}
+
+function showConsent(note = "") {
+  const noteNode = byId("consent-note");
+  noteNode.textContent = note;
+  noteNode.hidden = !note;
+  setStatus("consent-status", "");
+  byId("consent-accept").disabled = false;
+  showView("consent");
+}
+
+async function acceptConsent() {
+  const button = byId("consent-accept");
+  if (button.disabled || !state.info) return;
+  button.disabled = true;
+  setStatus("consent-status", "Starting…");
+  const version = state.info.consent && state.info.consent.version;
+  const result = await api.createSession(version);
+  if (result.status === 201 && result.body) {
+    state.me = String(result.body.pseudonym || "");
+    setStatus("consent-status", "");
+    enterRooms({ resume: false });
+    return;
+  }
+  button.disabled = false;
+  if (result.status === 400 && result.body && result.body.error === "consent_required") {
+    // The program changed its consent text since this page loaded: show the new one.
+    const info = await api.getInfo();
+    if (info.status === 200 && info.body) applyInfo(info.body);
+    showConsent("The text above has changed since the page opened. Please read it again.");
+    return;
+  }
+  setStatus("consent-status", api.failureText(result, "Could not start."), "error");
+}
+
+// ---- rooms -------------------------------------------------------------------------------------
+
+function renderRooms(rooms) {
+  const list = byId("room-list");
+  list.replaceChildren(
+    ...rooms.map((room) => {
+      const name = String(room.name || room.id);
+      const invite = room.access === "invite";
+      const button = el("button", {
+        className: "btn btn-primary",
+        text: "Join",
+        attrs: { type: "button", "aria-label": `Join ${name}` },
+      });
+      button.addEventListener("click", () => chooseRoom(String(room.id)));
+      return el("li", { className: "room" }, [
+        el("div", { className: "room-text" }, [
+          el("h2", { className: "room-name" }, [
+            document.createTextNode(name),
+            invite ? el("span", { className: "badge", text: "Invite only" }) : null,
+          ]),
+          room.description ? el("p", { className: "room-desc", text: room.description }) : null,
+        ]),
+        button,
+      ]);
+    }),
+  );
+}
+
+function enterRooms({ resume }) {
+  byId("rooms-pseudonym").textContent = state.me;
+  byId("chat-pseudonym").textContent = state.me;
+  setStatus("rooms-status", "");
+  const stored = resume ? storageGet(ROOM_KEY) : null;
+  if (stored && roomById(stored)) {
+    // A reload inside a room: go back into it as soon as the socket is up.
+    beginRoom(stored);
+    showView("rooms");
+    setStatus("rooms-status", "Going back to your room…");
+  } else {
+    showView("rooms");
+  }
+  connection.start();
+  updateBanner();
+}
+
+function chooseRoom(roomId) {
+  const room = roomById(roomId);
+  if (!room) return;
+  beginRoom(roomId);
+  setStatus("rooms-status", connection.isReady ? "Joining…" : "Connecting…");
+  if (connection.isReady) sendJoin(roomId, { since: null });
+}
+
+function beginRoom(roomId) {
+  if (state.room !== roomId) {
+    messages.reset();
+    state.lastId.delete(roomId);
+  }
+  state.room = roomId;
+  state.joinedRoom = null;
+  const room = roomById(roomId);
+  state.roomName = room ? String(room.name) : roomId;
+}
+
+function sendJoin(roomId, { since = null, invite = null } = {}) {
+  state.joinRequest = { room: roomId, since, invite };
+  const frame = { type: "join", room: roomId, since, ref: `join:${roomId}` };
+  if (invite) frame.invite = invite;
+  messages.setBusy(true);
+  connection.send(frame);
+}
+
+function leaveRoom() {
+  const room = state.room;
+  if (room && connection.isReady) connection.send({ type: "leave", room, ref: `leave:${room}` });
+  state.room = null;
+  state.joinedRoom = null;
+  state.joinRequest = null;
+  state.typers.clear();
+  renderTyping();
+  storageSet(ROOM_KEY, null);
+  messages.reset();
+  setStatus("chat-status", "");
+  setStatus("rooms-status", "");
+  showView("rooms");
+}
+
+function openInvite(roomId, detail) {
+  state.inviteRoom = roomId;
+  const room = roomById(roomId);
+  byId("invite-desc").textContent = `${room ? room.name : "This room"} is invite only. Enter the code you were given.`;
+  setStatus("invite-status", detail || "", detail ? "error" : "info");
+  const dialog = byId("invite-dialog");
+  openDialog(dialog);
+  byId("invite-code").focus();
+}
+
+function submitInvite(event) {
+  event.preventDefault();
+  const code = byId("invite-code").value.trim();
+  const roomId = state.inviteRoom;
+  if (!code || !roomId) return;
+  byId("invite-code").value = "";
+  closeDialog(byId("invite-dialog"));
+  beginRoom(roomId);
+  if (!connection.isReady) {
+    setStatus("rooms-status", "Not connected yet. Try again in a moment.", "error");
+    return;
+  }
+  setStatus("rooms-status", "Joining…");
+  sendJoin(roomId, { since: null, invite: code });
+}
+
+// ---- socket events -----------------------------------------------------------------------------
+
+function handleReady(hello) {
+  if (hello.you && typeof hello.you.name === "string") {
+    state.me = hello.you.name;
+    byId("rooms-pseudonym").textContent = state.me;
+    byId("chat-pseudonym").textContent = state.me;
+  }
+  state.joinedRoom = null;
+  updateBanner();
+  if (state.room) {
+    // Resume where we were: everything after the last message we got.
+    sendJoin(state.room, { since: state.lastId.get(state.room) || null });
+  }
+}
+
+function handleDown() {
+  state.joinedRoom = null;
+  state.joinRequest = null;
+  state.typers.clear();
+  renderTyping();
+  for (const item of outbox.items.values()) {
+    item.sentAt = 0;
+    messages.setState(item.nonce, "waiting");
+  }
+  updateBanner();
+}
+
+function handleEnd(reason) {
+  updateBanner();
+  if (reason === "session") {
+    if (state.erasing) {
+      state.endedDuringErase = true; // the erase itself closed the socket; it reports
+      return;
+    }
+    sessionGone("Your session has ended. To continue, read and accept again.");
+    return;
+  }
+  if (reason === "banned") {
+    outbox.clear();
+    clearAllStorage();
+    state.me = null;
+    state.room = null;
+    byId("ended-title").textContent = "You can no longer use this chat";
+    byId("ended-text").textContent =
+      "A moderator has ended your access. If you need help now, the crisis lines under " +
+      "“Get help now” are always available.";
+    byId("ended-retry").hidden = true;
+    showView("ended");
+    return;
+  }
+  // "broken": the server refused what this page sent (a bug). Say so; let the person retry.
+  byId("ended-title").textContent = "Something went wrong";
+  byId("ended-text").textContent =
+    "The chat connection was closed because of an error in this page. Your unsent messages are kept.";
+  byId("ended-retry").hidden = false;
+  showView("ended");
+}
+
+function sessionGone(note) {
+  const lost = outbox.size;
+  connection.stop();
+  outbox.clear();
+  storageSet(ROOM_KEY, null);
+  state.me = null;
+  state.room = null;
+  state.joinedRoom = null;
+  messages.reset();
+  const extra = lost ? ` ${lost} unsent message${lost === 1 ? " was" : "s were"} not delivered.` : "";
+  showConsent(note + extra);
+}
+
+function handleFrame(frame) {
+  switch (frame.type) {
+    case "joined":
+      onJoined(frame);
+      break;
+    case "message":
+      onMessage(frame);
+      break;
+    case "ack":
+      onAck(frame);
+      break;
+    case "error":
+      onError(frame);
+      break;
+    case "typing":
+      onTyping(frame);
+      break;
+    case "presence":
+      if (frame.room === state.room) {
+        const count = Number(frame.count) || 0;
+        byId("chat-presence").textContent = `${count} here`;
+      }
+      break;
+    case "erased":
+      onErased(frame);
+      break;
+    case "left":
+      break;
+    case "reported":
+      onReported(frame);
+      break;
+    case "notice":
+      onNotice(frame);
+      break;
+    default:
+      break; // pong and frames this page does not use
+  }
+}
+
+function onJoined(frame) {
+  const room = frame.room;
+  if (room !== state.room) return; // left before the answer came
+  const request = state.joinRequest && state.joinRequest.room === room ? state.joinRequest : null;
+  const fresh = !request || request.since === null || frame.reset === true;
+  const history = Array.isArray(frame.history) ? frame.history : [];
+  if (fresh) {
+    messages.clearConfirmed();
+    state.lastId.delete(room);
+  }
+  for (const message of history) {
+    if (!message || typeof message.id !== "string") continue;
+    state.lastId.set(room, maxId(state.lastId.get(room), message.id));
+    messages.addMessage(message, isOwn(message), { force: fresh });
+  }
+  if (frame.more === true) {
+    // More follow: ask from the last one we got until the server has no more.
+    sendJoin(room, { since: state.lastId.get(room) || null });
+    return;
+  }
+  state.joinRequest = null;
+  state.joinedRoom = room;
+  messages.setBusy(false);
+  storageSet(ROOM_KEY, room);
+  byId("chat-title").textContent = String(frame.name || state.roomName);
+  setStatus("rooms-status", "");
+  if (state.view !== "chat") {
+    showView("chat");
+    messages.scrollToBottom();
+  }
+  flushOutbox(room);
+}
+
+function isOwn(message) {
+  if (state.ownIds.has(message.id)) return true;
+  const from = message.from || {};
+  return from.role === "participant" && from.name === state.me;
+}
+
+function onMessage(frame) {
+  if (frame.room !== state.room || typeof frame.id !== "string") return;
+  state.lastId.set(frame.room, maxId(state.lastId.get(frame.room), frame.id));
+  const from = frame.from || {};
+  if (from.name) clearTyper(String(from.name));
+  messages.addMessage(frame, isOwn(frame));
+}
+
+function onAck(frame) {
+  if (typeof frame.nonce !== "string" || typeof frame.id !== "string") return;
+  state.ownIds.add(frame.id);
+  outbox.remove(frame.nonce);
+  messages.ackPending(frame.nonce, frame.id);
+}
+
+function onError(frame) {
+  const ref = typeof frame.ref === "string" ? frame.ref : "";
+  const detail = String(frame.detail || frame.code || "Something went wrong");
+  const code = String(frame.code || "");
+  if (ref.startsWith("join:")) {
+    onJoinError(ref.slice(5), code, detail);
+    return;
+  }
+  if (ref.startsWith("report:")) {
+    setStatus("chat-status", `The report was not sent: ${detail}.`, "error");
+    if (state.reportTarget && state.reportTarget.button) state.reportTarget.button.disabled = false;
+    return;
+  }
+  const item = ref ? outbox.get(ref) : null;
+  if (item) {
+    onSayError(item, code, detail);
+    return;
+  }
+  if (code === "too_many_sockets") {
+    setStatus("rooms-status", "Peerline is open in too many tabs. Close another tab.", "error");
+    setStatus("chat-status", "Peerline is open in too many tabs. Close another tab.", "error");
+    return;
+  }
+  const where = state.view === "chat" ? "chat-status" : "rooms-status";
+  setStatus(where, detail, "error");
+}
+
+function onJoinError(roomId, code, detail) {
+  messages.setBusy(false);
+  if (code === "rate_limited" || code === "unavailable" || code === "internal") {
+    setStatus(state.view === "chat" ? "chat-status" : "rooms-status", `${detail}. Trying again…`, "error");
+    setTimeout(() => {
+      if (state.room === roomId && connection.isReady && state.joinedRoom !== roomId) {
+        sendJoin(roomId, { since: state.lastId.get(roomId) || null });
+      }
+    }, RETRY_AFTER_MS);
+    return;
+  }
+  const tried = state.joinRequest && state.joinRequest.invite;
+  state.joinRequest = null;
+  if (state.room === roomId) {
+    state.room = null;
+    state.joinedRoom = null;
+    storageSet(ROOM_KEY, null);
+  }
+  if (state.view === "chat") showView("rooms");
+  if (code === "invite_required") {
+    setStatus("rooms-status", "");
+    openInvite(roomId, tried ? detail : "");
+    return;
+  }
+  setStatus("rooms-status", detail, "error");
+}
+
+function onSayError(item, code, detail) {
+  if (code === "unavailable" || code === "rate_limited" || code === "internal") {
+    // Not applied: the same nonce goes again in a few seconds.
+    const wait = /wait ([\d.]+) s/.exec(detail);
+    const delay = wait ? Math.max(RETRY_AFTER_MS, Number(wait[1]) * 1000 + 250) : RETRY_AFTER_MS;
+    item.sentAt = 0;
+    item.retryAt = Date.now() + delay;
+    messages.setState(item.nonce, "retrying", detail);
+    return;
+  }
+  if (code === "not_member") {
+    // The socket lost the room (server restart of membership): join again, then resend.
+    item.sentAt = 0;
+    messages.setState(item.nonce, "waiting");
+    if (state.room === item.room && connection.isReady) {
+      state.joinedRoom = null;
+      sendJoin(item.room, { since: state.lastId.get(item.room) || null });
+    }
+    return;
+  }
+  outbox.remove(item.nonce);
+  messages.failPending(item.nonce, detail);
+  setStatus("chat-status", `Your message was not sent: ${detail}.`, "error");
+}
+
+function onErased(frame) {
+  if (frame.room !== state.room || !Array.isArray(frame.ids)) return;
+  const removed = messages.removeIds(frame.ids.map(String));
+  if (removed) setStatus("chat-status", "Someone erased their messages.");
+}
+
+function onNotice(frame) {
+  if (frame.room && frame.room !== state.room) return;
+  const resources = Array.isArray(frame.resources) ? frame.resources : [];
+  const list = resources.length
+    ? el("ul", { className: "resource-list" }, resources.map(resourceItem))
+    : null;
+  const text = String(frame.text || "");
+  if (state.view === "chat") {
+    messages.addNotice(text, list);
+  } else {
+    setStatus("rooms-status", text);
+  }
+  if (frame.kind === "crisis_resources") openDialog(byId("help-dialog"));
+}
+
+// ---- sending -----------------------------------------------------------------------------------
+
+function submitMessage(event) {
+  event.preventDefault();
+  const box = byId("composer-text");
+  const text = box.value;
+  if (!state.room) return;
+  if (!text.trim()) {
+    setStatus("chat-status", "Write something first.", "error");
+    return;
+  }
+  if (text.length > MAX_TEXT) {
+    setStatus("chat-status", `A message is at most ${MAX_TEXT} characters.`, "error");
+    return;
+  }
+  setStatus("chat-status", "");
+  const item = outbox.add(state.room, text);
+  messages.addPending(item, state.me);
+  box.value = "";
+  sendSay(item);
+}
+
+function sendSay(item) {
+  if (!connection.isReady || state.joinedRoom !== item.room) {
+    messages.setState(item.nonce, "waiting");
+    return;
+  }
+  const sent = connection.send({
+    type: "say",
+    room: item.room,
+    text: item.text,
+    nonce: item.nonce,
+    ref: item.nonce,
+  });
+  if (sent) {
+    item.sentAt = Date.now();
+    item.retryAt = 0;
+    messages.setState(item.nonce, "sending");
+  }
+}
+
+/** After a (re)join: show and send everything still unacknowledged, oldest first. */
+function flushOutbox(room) {
+  for (const item of outbox.forRoom(room)) {
+    messages.addPending(item, state.me);
+    sendSay(item);
+  }
+}
+
+function retryTick() {
+  if (!connection.isReady) return;
+  const now = Date.now();
+  for (const item of outbox.items.values()) {
+    if (item.room !== state.joinedRoom) continue;
+    const due =
+      (item.retryAt && now >= item.retryAt) || (item.sentAt && now - item.sentAt > ACK_WAIT_MS);
+    if (due) sendSay(item);
+  }
+}
+
+function onComposerInput() {
+  const now = Date.now();
+  if (!byId("composer-text").value.trim()) return;
+  if (now - state.typingSentAt < TYPING_SEND_MS) return;
+  if (!connection.isReady || !state.joinedRoom) return;
+  state.typingSentAt = now;
+  connection.send({ type: "typing", room: state.joinedRoom });
+}
+
+function onComposerKey(event) {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    byId("composer").requestSubmit();
+  }
+}
+
+// ---- typing hints ------------------------------------------------------------------------------
+
+function onTyping(frame) {
+  if (frame.room !== state.room || typeof frame.from !== "string") return;
+  if (frame.from === state.me) return;
+  state.typers.set(frame.from, Date.now() + TYPING_SHOW_MS);
+  renderTyping();
+}
+
+function clearTyper(name) {
+  if (state.typers.delete(name)) renderTyping();
+}
+
+function renderTyping() {
+  const now = Date.now();
+  for (const [name, until] of state.typers) if (until <= now) state.typers.delete(name);
+  const names = [...state.typers.keys()];
+  let text = "";
+  if (names.length === 1) text = `${names[0]} is typing…`;
+  else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
+  else if (names.length > 2) text = "Several people are typing…";
+  byId("typing").textContent = text;
+  clearTimeout(state.typingTimer);
+  if (names.length) {
+    const next = Math.min(...state.typers.values()) - now;
+    state.typingTimer = setTimeout(renderTyping, Math.max(100, next));
+  }
+}
+
+// ---- reports -----------------------------------------------------------------------------------
+
+function openReport(id, text, button) {
+  state.reportTarget = { id, button };
+  byId("report-quote").textContent = text.length > 280 ? `${text.slice(0, 280)}…` : text;
+  byId("report-reason").value = "";
+  openDialog(byId("report-dialog"));
+  byId("report-reason").focus();
+}
+
+function submitReport(event) {
+  event.preventDefault();
+  const target = state.reportTarget;
+  closeDialog(byId("report-dialog"));
+  if (!target || !state.room) return;
+  const reason = byId("report-reason").value.trim().slice(0, 1000);
+  const sent = connection.send({
+    type: "report",
+    room: state.room,
+    message: target.id,
+    reason,
+    ref: `report:${target.id}`,
+  });
+  if (!sent) {
+    setStatus("chat-status", "Not connected: the report was not sent. Try again in a moment.", "error");
+    return;
+  }
+  target.button.disabled = true;
+  setStatus("chat-status", "Sending the report…");
+}
+
+function onReported(frame) {
+  const target = state.reportTarget;
+  if (target && target.id === frame.message) {
+    target.button.textContent = "Reported";
+    target.button.disabled = true;
+  }
+  state.reportTarget = null;
+  setStatus(
+    "chat-status",
+    "Thank you for the report. A moderator will look at it; the writer will not know who reported it.",
+  );
+}
+
+// ---- erase -------------------------------------------------------------------------------------
+
+function openErase() {
+  setStatus("erase-status", "");
+  byId("erase-confirm").disabled = false;
+  openDialog(byId("erase-dialog"));
+}
+
+async function confirmErase() {
+  const button = byId("erase-confirm");
+  if (button.disabled) return;
+  button.disabled = true;
+  state.erasing = true;
+  state.endedDuringErase = false;
+  setStatus("erase-status", "Erasing…");
+  const result = await api.deleteSession();
+  state.erasing = false;
+  if (result.status === 204) {
+    connection.stop();
+    outbox.clear();
+    clearAllStorage();
+    state.me = null;
+    state.room = null;
+    state.joinedRoom = null;
+    state.lastId.clear();
+    state.ownIds.clear();
+    messages.reset();
+    closeDialog(byId("erase-dialog"));
+    showView("erased");
+    return;
+  }
+  if (result.status === 401) {
+    closeDialog(byId("erase-dialog"));
+    sessionGone("Your session had already ended, so there was nothing more to erase.");
+    return;
+  }
+  button.disabled = false;
+  setStatus(
+    "erase-status",
+    result.status === 0
+      ? "Peerline could not be reached. Nothing was erased. Please try again."
+      : "Erasing failed. Nothing was erased. Please try again in a moment.",
+    "error",
+  );
+  if (state.endedDuringErase) {
+    // The session ended on its own while we asked; nothing left to erase from here.
+    closeDialog(byId("erase-dialog"));
+    sessionGone("Your session has ended.");
+  }
+}
+
+function startAgain() {
+  if (state.info) showConsent();
+  else load();
+}
+
+// ---- wiring ------------------------------------------------------------------------------------
+
+function wire() {
+  byId("quick-exit").addEventListener("click", quickExit);
+  installEscapeShortcut(window);
+  onQuickExit(() => {
+    outbox.disable();
+    connection.stop();
+  });
+
+  for (const id of ["help-dialog", "erase-dialog", "invite-dialog", "report-dialog"]) {
+    setUpDialog(byId(id));
+  }
+  const openHelp = () => {
+    openDialog(byId("help-dialog"));
+    byId("help-title").focus();
+  };
+  byId("help-open").addEventListener("click", openHelp);
+  for (const node of document.querySelectorAll("[data-action=help]")) {
+    node.addEventListener("click", openHelp);
+  }
+  for (const node of document.querySelectorAll("[data-action=erase]")) {
+    node.addEventListener("click", openErase);
+  }
+  byId("erase-confirm").addEventListener("click", confirmErase);
+
+  byId("loading-retry").addEventListener("click", load);
+  byId("consent-accept").addEventListener("click", acceptConsent);
+  byId("chat-leave").addEventListener("click", leaveRoom);
+  byId("composer").addEventListener("submit", submitMessage);
+  byId("composer-text").addEventListener("input", onComposerInput);
+  byId("composer-text").addEventListener("keydown", onComposerKey);
+  byId("invite-form").addEventListener("submit", submitInvite);
+  byId("report-form").addEventListener("submit", submitReport);
+  byId("start-again").addEventListener("click", startAgain);
+  byId("ended-retry").addEventListener("click", () => {
+    if (state.me) {
+      showView("rooms");
+      connection.start();
+    } else {
+      load();
+    }
+  });
+
+  window.addEventListener("online", () => connection.nudge());
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") connection.nudge();
+  });
+  setInterval(retryTick, 1000);
+  setInterval(updateBanner, 1000);
+
+  // A small hook for the browser tests (and for a person's own "reconnect" debugging):
+  // it can only drop this page's own socket.
+  Object.defineProperty(window, "__peerline", {
+    value: Object.freeze({
+      dropSocket: (options) => connection.drop(options || {}),
+      isConnected: () => connection.isReady,
+      pendingCount: () => outbox.size,
+    }),
+  });
+}
+
+wire();
+load();

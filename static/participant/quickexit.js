@@ -1,0 +1,72 @@
+// Quick Exit: leave at once, without waiting for anything on the network.
+//
+// Storage is cleared and the socket closed synchronously, then the page is *replaced* by a
+// neutral site, so the Back button does not come back here (as Aselo's QuickExit does).
+
+const FALLBACK_URL = "https://www.weather.gov/";
+const ESCAPE_PRESSES = 3;
+const ESCAPE_WINDOW_MS = 1500;
+
+let exitUrl = FALLBACK_URL;
+const hooks = [];
+
+export function setExitUrl(url) {
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol === "https:" || parsed.protocol === "http:") exitUrl = parsed.href;
+  } catch {
+    /* keep the fallback */
+  }
+}
+
+/** A synchronous step to run on exit (close the socket, stop writing storage). */
+export function onQuickExit(hook) {
+  hooks.push(hook);
+}
+
+export function quickExit() {
+  try {
+    window.localStorage.clear();
+  } catch {
+    /* blocked storage: nothing stored either */
+  }
+  try {
+    window.sessionStorage.clear();
+  } catch {
+    /* as above */
+  }
+  for (const hook of hooks) {
+    try {
+      hook();
+    } catch {
+      /* never let a hook stop the exit */
+    }
+  }
+  try {
+    // Nothing of the chat stays on screen while the next site loads.
+    document.title = "";
+    document.body.replaceChildren();
+  } catch {
+    /* ignore */
+  }
+  window.location.replace(exitUrl);
+}
+
+/** Escape pressed three times within 1.5 s leaves, from anywhere on the page. */
+export function installEscapeShortcut(target = window) {
+  let presses = [];
+  target.addEventListener(
+    "keydown",
+    (event) => {
+      if (event.key !== "Escape" || event.repeat) return;
+      const now = Date.now();
+      presses = presses.filter((t) => now - t < ESCAPE_WINDOW_MS);
+      presses.push(now);
+      if (presses.length >= ESCAPE_PRESSES) {
+        presses = [];
+        quickExit();
+      }
+    },
+    { capture: true },
+  );
+}

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support import RedisServer, ServerProcess, data_keys, new_prefix, start_server
+
+
+def redis_env(redis: RedisServer, **extra: str) -> dict[str, str]:
+    return {
+        "PEERLINE_REDIS_URL": redis.url,
+        "PEERLINE_REDIS_PREFIX": new_prefix(),
+        "PEERLINE_DATA_KEYS": data_keys(),
+        "PEERLINE_SESSIONS_PER_ADDRESS_PER_HOUR": "10000",
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def pair(redis_server: RedisServer) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Two server processes on one Redis, sharing keys and prefix."""
+    env = redis_env(redis_server)
+    first = start_server(env)
+    second = start_server(env)
+    yield first, second
+    first.stop()
+    second.stop()

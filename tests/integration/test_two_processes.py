@@ -1,0 +1,348 @@
+"""Two real server processes on one real Redis, driven over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+
+import pytest
+import redis.asyncio as aioredis
+import websockets
+
+from tests.client import Participant
+from tests.support import RedisServer, ServerProcess, http_json, new_participant
+
+pytestmark = pytest.mark.integration
+
+Pair = tuple[ServerProcess, ServerProcess]
+
+
+async def two_people(pair: Pair, room: str = "general") -> tuple[Participant, Participant]:
+    a = await Participant(pair[0], new_participant(pair[0].base)).connect()
+    b = await Participant(pair[1], new_participant(pair[1].base)).connect()
+    await a.join(room)
+    await b.join(room)
+    return a, b
+
+
+async def test_hello_names_a_participant(pair: Pair) -> None:
+    a = await Participant(pair[0], new_participant(pair[0].base)).connect()
+    assert a.hello["protocol"] == 1
+    assert a.hello["you"]["role"] == "participant" and a.hello["you"]["roles"] == ["participant"]
+    assert a.hello["rooms"] == []
+    await a.close()
+
+
+async def test_messages_cross_processes_and_ack_comes_first(pair: Pair) -> None:
+    a, b = await two_people(pair)
+    nonce = secrets.token_hex(8)
+    await a.send(type="say", room="general", text="hello from process one", nonce=nonce, ref="r1")
+    ack = await a.expect("ack", nonce=nonce)
+    assert ack["ref"] == "r1" and ack["room"] == "general"
+    own = await a.expect("message", id=ack["id"])
+    ack_index = a.frames.index(ack)
+    assert a.frames.index(own) > ack_index
+    got = await b.expect("message", id=ack["id"])
+    assert got["text"] == "hello from process one"
+    assert got["from"] == {"name": a.hello["you"]["name"], "role": "participant"}
+    assert abs(got["ts"] - int(ack["id"].split("-")[0])) == 0
+    await a.close()
+    await b.close()
+
+
+async def test_typing_and_presence_cross_processes(pair: Pair) -> None:
+    a, b = await two_people(pair, "early-days")
+    await a.expect("presence", room="early-days", count=2)
+    await a.send(type="typing", room="early-days")
+    typing = await b.expect("typing", room="early-days")
+    assert typing["from"] == a.hello["you"]["name"]
+    await b.send(type="leave", room="early-days")
+    await b.expect("left", room="early-days")
+    await a.expect("presence", room="early-days", count=1)
+    await asyncio.sleep(0.2)
+    assert not [f for f in a.frames if f["type"] == "typing"]  # never echoed to the typer
+    await a.close()
+    await b.close()
+
+
+async def test_resume_with_since_gets_exactly_the_missed_messages(pair: Pair) -> None:
+    a, b = await two_people(pair, "families")
+    first = await a.say("families", "before the drop", "n0")
+    await b.expect("message", id=first["id"])
+    await b.close()
+    missed = [(await a.say("families", f"missed {i}", f"n{i + 1}"))["id"] for i in range(3)]
+    await b.connect(pair[0])  # comes back on the other process
+    joined = await b.join("families", since=first["id"])
+    assert [m["id"] for m in joined["history"]] == missed
+    assert [m["text"] for m in joined["history"]] == ["missed 0", "missed 1", "missed 2"]
+    assert not joined["more"] and not joined["reset"]
+    live = await a.say("families", "after the resume", "n9")
+    await b.expect("message", id=live["id"])
+    await a.close()
+    await b.close()
+
+
+@pytest.fixture(scope="module")
+def unthrottled(pair: Pair):  # type: ignore[no-untyped-def]
+    """A third process on the same Redis and keys, with the rate limit raised (as benches do)."""
+    from tests.support import start_server
+
+    env = {k: v for k, v in pair[0].env.items() if k.startswith("PEERLINE_")}
+    server = start_server({**env, "PEERLINE_RATE_PER_MINUTE": "100000",
+                           "PEERLINE_RATE_BURST": "1000"})
+    yield server
+    server.stop()
+
+
+async def test_history_pages_with_more(pair: Pair, unthrottled: ServerProcess) -> None:
+    a = await Participant(unthrottled, new_participant(unthrottled.base)).connect()
+    room = "early-days"
+    await a.join(room)
+    first = await a.say(room, "anchor", "anchor-" + secrets.token_hex(4))
+    for i in range(205):
+        await a.say(room, f"page {i}", f"p{i}-{secrets.token_hex(4)}")
+    b = await Participant(pair[1], new_participant(pair[1].base)).connect()
+    page = await b.join(room, since=first["id"])
+    assert len(page["history"]) == 200 and page["more"]
+    assert page["history"][0]["text"] == "page 0"
+    rest = await b.join(room, since=page["history"][-1]["id"])
+    assert not rest["more"] and [m["text"] for m in rest["history"]] == [
+        f"page {i}" for i in range(200, 205)]
+    latest = await b.join(room)
+    assert len(latest["history"]) == 50 and latest["history"][-1]["text"] == "page 204"
+    await a.close()
+    await b.close()
+
+
+async def test_a_retried_nonce_is_stored_once(pair: Pair) -> None:
+    a, b = await two_people(pair)
+    first = await a.say("general", "only once", "same-nonce")
+    await a.close()
+    await a.connect(pair[1])
+    await a.join("general", since=first["id"])
+    again = await a.say("general", "only once", "same-nonce")
+    assert again["id"] == first["id"]
+    marker = await a.say("general", "marker", "marker-nonce")
+    await b.expect("message", id=marker["id"])
+    assert [m["id"] for m in b.messages("general")].count(first["id"]) == 1
+    await a.close()
+    await b.close()
+
+
+async def test_invite_only_room(pair: Pair) -> None:
+    a = await Participant(pair[0], new_participant(pair[0].base)).connect()
+    await a.send(type="join", room="officers", since=None, ref="x")
+    assert (await a.expect("error", ref="x"))["code"] == "invite_required"
+    await a.send(type="join", room="officers", invite="guess", ref="y")
+    assert (await a.expect("error", ref="y"))["code"] == "invite_required"
+    joined = await a.join("officers", invite="blue-harbor-demo")
+    assert joined["name"] == "Officers in recovery"
+    await a.close()
+    await a.connect(pair[1])  # the invite is remembered with the session, on every process
+    await a.join("officers")
+    await a.close()
+
+
+FRAMES_AND_CODES = [
+    ("{oops", "bad_json"),
+    (json.dumps([1]), "bad_frame"),
+    (json.dumps({"type": "say", "room": "general", "text": "hi"}), "bad_frame"),
+    (json.dumps({"type": "join", "room": "general", "since": "last-tuesday"}), "bad_frame"),
+    (json.dumps({"type": "dance"}), "unknown_type"),
+    (json.dumps({"type": "say", "room": "general", "text": "x" * 4001, "nonce": "n"}), "too_long"),
+    (json.dumps({"type": "join", "room": "nowhere"}), "no_such_room"),
+    (json.dumps({"type": "join", "room": "dm-" + "0" * 32}), "forbidden"),
+    (json.dumps({"type": "claim", "ticket": "t1"}), "forbidden"),
+    (json.dumps({"type": "join", "room": "officers"}), "invite_required"),
+    (json.dumps({"type": "say", "room": "families", "text": "hi", "nonce": "n"}), "not_member"),
+    (json.dumps({"type": "typing", "room": "families"}), "not_member"),
+    (json.dumps({"type": "report", "room": "families", "message": "1-0", "reason": "x"}), "not_member"),
+    (json.dumps({"type": "request_support", "topic": None}), "not_available"),
+]
+
+
+@pytest.mark.parametrize(("raw", "code"), FRAMES_AND_CODES,
+                         ids=[f"{c}-{i}" for i, (_, c) in enumerate(FRAMES_AND_CODES)])
+async def test_each_refusal_has_its_code_and_changes_nothing(pair: Pair, raw: str, code: str) -> None:
+    a = await Participant(pair[0], new_participant(pair[0].base)).connect()
+    await a.join("general")
+    assert a.ws is not None
+    await a.ws.send(raw)
+    error = await a.expect("error")
+    assert error["code"] == code and error["detail"]
+    # The socket stays open and still works.
+    ack = await a.say("general", "still here", secrets.token_hex(6))
+    assert ack["id"]
+    await a.close()
+
+
+async def test_rate_limit_bounds_what_is_stored(pair: Pair) -> None:
+    a = await Participant(pair[0], new_participant(pair[0].base)).connect()
+    await a.join("early-days")
+    for i in range(40):
+        await a.send(type="say", room="early-days", text=f"flood {i}", nonce=f"f{i}")
+    await asyncio.sleep(1.0)
+    acks = [f for f in a.frames if f["type"] == "ack"]
+    limited = [f for f in a.frames if f.get("code") == "rate_limited"]
+    assert 10 <= len(acks) <= 12  # burst 10, plus what refilled at 100/min meanwhile
+    assert len(acks) + len(limited) == 40
+    await a.close()
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [None, "null", "https://evil.example", "http://127.0.0.1.evil.example", "https://127.0.0.1:{port}",
+     "http://127.0.0.1:1", "http://localhost:{port}"],
+    ids=["missing", "null", "foreign", "look-alike", "other-scheme", "other-port", "other-host"],
+)
+async def test_upgrade_refused_for_bad_origins(pair: Pair, origin: str | None) -> None:
+    server = pair[0]
+    cookie = new_participant(server.base)
+    headers = {"cookie": cookie}
+    if origin is not None:
+        headers["origin"] = origin.format(port=server.port)
+    with pytest.raises(websockets.InvalidStatus) as caught:
+        await websockets.connect(server.ws_url, additional_headers=headers, open_timeout=5)
+    assert caught.value.response.status_code == 403
+
+
+@pytest.mark.parametrize("cookie", [None, "__Host-peerline=forged", "__Host-peerline=" + "x" * 300],
+                         ids=["none", "forged", "oversized"])
+async def test_upgrade_refused_without_a_valid_session(pair: Pair, cookie: str | None) -> None:
+    server = pair[0]
+    headers = {"cookie": cookie} if cookie else {}
+    with pytest.raises(websockets.InvalidStatus) as caught:
+        await websockets.connect(server.ws_url, origin=server.base, additional_headers=headers,  # type: ignore[arg-type]
+                                 open_timeout=5)
+    assert caught.value.response.status_code == 403
+
+
+async def test_token_in_query_string_is_not_accepted(pair: Pair) -> None:
+    server = pair[0]
+    token = new_participant(server.base).split("=", 1)[1]
+    with pytest.raises(websockets.InvalidStatus):
+        await websockets.connect(f"{server.ws_url}?token={token}", origin=server.base,  # type: ignore[arg-type]
+                                 open_timeout=5)
+
+
+@pytest.mark.parametrize("size", [65_537, 10 * 1024 * 1024], ids=["64KiB+1", "10MiB"])
+async def test_oversize_frames_close_with_1009(pair: Pair, size: int) -> None:
+    a = await Participant(pair[0], new_participant(pair[0].base)).connect()
+    assert a.ws is not None
+    payload = json.dumps({"type": "ping", "pad": "x" * size})
+    try:
+        await a.ws.send(payload)
+    except websockets.ConnectionClosed:
+        pass  # the server may close before a 10 MiB send finishes: that is the point
+    assert await a.closed(timeout=5) == 1009
+    # The process is fine and other people are unaffected.
+    b = await Participant(pair[0], new_participant(pair[0].base)).connect()
+    await b.join("general")
+    await b.close()
+
+
+async def test_binary_frames_close_with_1003(pair: Pair) -> None:
+    a = await Participant(pair[0], new_participant(pair[0].base)).connect()
+    assert a.ws is not None
+    await a.ws.send(b"\x00\x01binary")
+    assert await a.closed() == 1003
+
+
+async def test_too_many_sockets_for_one_person(pair: Pair) -> None:
+    cookie = new_participant(pair[0].base)
+    open_ = [await Participant(pair[0], cookie).connect() for _ in range(3)]
+    fourth = Participant(pair[0], cookie)
+    await fourth.connect()
+    assert (await fourth.expect("error"))["code"] == "too_many_sockets"
+    assert await fourth.closed() == 4003
+    for p in open_:
+        await p.close()
+
+
+async def dump_redis(url: str, prefix: str) -> list[bytes]:
+    client = aioredis.from_url(url)
+    values: list[bytes] = []
+    try:
+        async for key in client.scan_iter(match=f"{prefix}*"):
+            values.append(key)
+            kind = (await client.type(key)).decode()
+            if kind == "string":
+                values.append(await client.get(key))
+            elif kind == "hash":
+                for k, v in (await client.hgetall(key)).items():
+                    values += [k, v]
+            elif kind == "list":
+                values += await client.lrange(key, 0, -1)
+            elif kind == "zset":
+                values += await client.zrange(key, 0, -1)
+            elif kind == "stream":
+                for entry_id, fields in await client.xrange(key):
+                    values.append(entry_id)
+                    for k, v in fields.items():
+                        values += [k, v]
+    finally:
+        await client.aclose()
+    return values
+
+
+async def test_canary_text_is_nowhere_in_redis_or_logs(pair: Pair, redis_server: RedisServer) -> None:
+    canary = "CANARY-" + secrets.token_hex(8)
+    a, b = await two_people(pair)
+    for i in range(8):  # within the default burst of 10
+        ack = await a.say("general", f"{canary} number {i}", f"c{i}")
+    await b.expect("message", id=ack["id"])
+    await a.send(type="report", room="general", message=ack["id"], reason=f"{canary} report")
+    await a.expect("reported")
+    prefix = pair[0].env["PEERLINE_REDIS_PREFIX"]
+    values = await dump_redis(redis_server.url, prefix)
+    assert values, "the dump found nothing: wrong prefix?"
+    assert not [v for v in values if v and canary.encode() in v]
+    token = a.cookie.split("=", 1)[1]
+    pseudonym = a.hello["you"]["name"]
+    assert not [v for v in values if v and (token.encode() in v)]
+    for server in pair:
+        log = server.log_text()
+        assert canary not in log and token not in log and pseudonym not in log
+        assert "127.0.0.1:" not in log.replace(f"http://127.0.0.1:{server.port}", "")
+    await a.close()
+    await b.close()
+
+
+async def test_erase_removes_everything_and_closes_every_socket(pair: Pair, redis_server: RedisServer) -> None:
+    canary = "ERASE-" + secrets.token_hex(8)
+    a_cookie = new_participant(pair[0].base)
+    a1 = await Participant(pair[0], a_cookie).connect()
+    a2 = await Participant(pair[1], a_cookie).connect()
+    b = await Participant(pair[1], new_participant(pair[1].base)).connect()
+    await a1.join("families")
+    await b.join("families")
+    mine = [(await a1.say("families", f"{canary} {i}", f"e{i}"))["id"] for i in range(3)]
+    theirs = await b.say("families", "a reply that stays", "keep")
+    await b.expect("message", id=mine[-1])
+    status, headers, _ = http_json("DELETE", f"{pair[0].base}/api/session",
+                                   headers={"cookie": a_cookie, "origin": pair[0].base})
+    assert status == 204 and headers["clear-site-data"] == '"cookies", "storage"'
+    assert await a1.closed() == 1008
+    assert await a2.closed() == 1008
+    erased = await b.expect("erased", room="families")
+    assert erased["ids"] == mine
+    c = await Participant(pair[0], new_participant(pair[0].base)).connect()
+    history = (await c.join("families"))["history"]
+    assert theirs["id"] in [m["id"] for m in history]
+    assert not set(mine) & {m["id"] for m in history}
+    status, _, _ = http_json("GET", f"{pair[0].base}/api/session", headers={"cookie": a_cookie})
+    assert status == 401
+    with pytest.raises(websockets.InvalidStatus):
+        await Participant(pair[0], a_cookie).connect()
+    prefix = pair[0].env["PEERLINE_REDIS_PREFIX"]
+    dumped = b"\n".join(v for v in await dump_redis(redis_server.url, prefix) if v)
+    for message_id in mine:
+        assert message_id.encode() not in dumped
+    await b.close()
+    await c.close()
+
+
+async def test_readyz_and_metrics(pair: Pair) -> None:
+    status, _, body = http_json("GET", f"{pair[0].base}/readyz")
+    assert status == 200 and body == {"status": "ready"}

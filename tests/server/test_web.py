@@ -1,0 +1,135 @@
+"""The HTTP API in-process (embedded store): shapes, refusals, cookies and headers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from server.app import create_app
+from server.config import Settings
+from server.headers import CSP
+
+BASE = "http://testserver"
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    with TestClient(create_app(Settings.from_environ({})), base_url=BASE) as c:
+        yield c
+
+
+def accept(client: TestClient) -> tuple[str, dict[str, object]]:
+    version = client.get("/api/info").json()["consent"]["version"]
+    response = client.post("/api/session", json={"consent_version": version, "accept": True},
+                           headers={"origin": BASE})
+    assert response.status_code == 201
+    return response.headers["set-cookie"], response.json()
+
+
+def test_info_has_the_protocol_shape(client: TestClient) -> None:
+    info = client.get("/api/info").json()
+    assert set(info) >= {"program", "consent", "resources", "rooms"}
+    assert set(info["consent"]) == {"version", "text"}
+    assert all(set(r) == {"name", "contact", "note"} for r in info["resources"])
+    assert all(set(r) == {"id", "name", "description", "access"} for r in info["rooms"])
+    assert "invite_codes" not in str(info) and "sha256" not in str(info)
+
+
+def test_session_cookie_is_host_prefixed_secure_httponly_strict(client: TestClient) -> None:
+    cookie, body = accept(client)
+    assert cookie.startswith("__Host-peerline=")
+    attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
+    assert {"secure", "httponly", "samesite=strict", "path=/"} <= attributes
+    assert not any(a.startswith("domain") for a in attributes)
+    token = cookie.split(";")[0].split("=", 1)[1]
+    assert len(token) >= 43
+    assert body["pseudonym"] and body["consent_version"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"accept": True}, {"consent_version": "1999-01-01", "accept": True},
+     {"consent_version": "2026-11-01", "accept": False}, {"consent_version": "2026-11-01"}, []],
+    ids=["no-version", "old-version", "declined", "no-accept", "not-object"],
+)
+def test_session_needs_the_current_consent(client: TestClient, body: object) -> None:
+    response = client.post("/api/session", json=body, headers={"origin": BASE})
+    assert response.status_code == 400
+    assert response.json()["error"] == "consent_required"
+    assert "set-cookie" not in response.headers
+
+
+def test_session_refusals(client: TestClient) -> None:
+    bad_json = client.post("/api/session", content=b"{", headers={"origin": BASE})
+    assert bad_json.status_code == 400 and bad_json.json()["error"] == "bad_json"
+    foreign = client.post("/api/session", json={}, headers={"origin": "https://evil.example"})
+    assert foreign.status_code == 403 and foreign.json()["error"] == "forbidden"
+    no_origin = client.post("/api/session", json={})
+    assert no_origin.status_code == 403
+
+
+def test_sessions_per_address_are_limited(client: TestClient) -> None:
+    version = client.get("/api/info").json()["consent"]["version"]
+    statuses = [
+        client.post("/api/session", json={"consent_version": version, "accept": True},
+                    headers={"origin": BASE}).status_code
+        for _ in range(32)
+    ]
+    assert statuses[:30] == [201] * 30
+    limited = client.post("/api/session", json={"consent_version": version, "accept": True},
+                          headers={"origin": BASE})
+    assert limited.status_code == 429 and limited.json()["error"] == "rate_limited"
+    assert int(limited.headers["retry-after"]) > 0
+
+
+def test_current_session_and_erase(client: TestClient) -> None:
+    assert client.get("/api/session").status_code == 401
+    cookie, body = accept(client)
+    token_pair = cookie.split(";")[0]
+    headers = {"cookie": token_pair}
+    assert client.get("/api/session", headers=headers).json()["pseudonym"] == body["pseudonym"]
+    foreign = client.delete("/api/session", headers={**headers, "origin": "https://evil.example"})
+    assert foreign.status_code == 403
+    assert client.get("/api/session", headers=headers).status_code == 200  # nothing changed
+    erased = client.delete("/api/session", headers={**headers, "origin": BASE})
+    assert erased.status_code == 204
+    assert erased.headers["clear-site-data"] == '"cookies", "storage"'
+    assert client.get("/api/session", headers=headers).status_code == 401
+    again = client.delete("/api/session", headers={**headers, "origin": BASE})
+    assert again.status_code == 401 and again.json()["error"] == "no_session"
+
+
+ROUTES = ["/", "/api/info", "/api/session", "/healthz", "/readyz", "/metrics",
+          "/static/index.html", "/no-such-page"]
+
+
+@pytest.mark.parametrize("path", ROUTES)
+def test_every_route_carries_the_security_headers(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.headers["content-security-policy"] == CSP
+    assert "max-age=31536000" in response.headers["strict-transport-security"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    expected = "no-cache" if path.startswith("/static/") else "no-store"
+    assert response.headers["cache-control"] == expected
+    assert "server" not in response.headers
+
+
+def test_errors_are_json_without_traces(client: TestClient) -> None:
+    missing = client.get("/no-such-page")
+    assert missing.status_code == 404 and missing.json() == {"error": "not_found",
+                                                              "detail": "nothing here"}
+    wrong = client.put("/api/session")
+    assert wrong.status_code == 405 and wrong.json()["error"] == "method_not_allowed"
+
+
+def test_health_ready_and_metrics_without_content(client: TestClient) -> None:
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200
+    _, body = accept(client)
+    text = client.get("/metrics").text
+    assert "peerline_sockets 0" in text and "peerline_sessions_created_total 1" in text
+    assert str(body["pseudonym"]) not in text
