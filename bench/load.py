@@ -87,12 +87,16 @@ class LoadSpec:
                 raise ValueError(f"server URL must be ws:// or wss://, got {url!r}")
         if self.participants < 1 or not self.rooms or self.workers < 1:
             raise ValueError("participants, rooms and workers must be at least 1")
+        if self.workers > self.participants:
+            raise ValueError("more generator workers than participants")
+        if not 1 <= self.per_source <= 30:
+            raise ValueError("per_source must be 1..30 (the server allows 30 sessions an hour)")
         if self.rate <= 0 or self.duration <= 0 or self.warmup < 0:
             raise ValueError("rate and duration must be > 0, warmup >= 0")
         if self.arrival not in ("poisson", "fixed"):
             raise ValueError("arrival must be 'poisson' or 'fixed'")
         last = self.first_source + (self.participants - 1) // self.per_source
-        if not 1 <= self.first_source or last > 254:
+        if self.first_source < 1 or last > 254:
             raise ValueError(f"source addresses 127.0.0.{self.first_source}..{last} do not fit")
 
     # The plan: who is where. Pure, so every worker and the parent agree.
@@ -134,47 +138,96 @@ def _key(sender: int, seq: int) -> int:
     return (sender << 32) | seq
 
 
-# ---- sessions (blocking, before the worker's event loop starts) ----------------------------
+# ---- how a participant talks to the server -----------------------------------------------
 
 
-class _Sessions:
-    """Creates participant sessions, one keep-alive HTTP connection per (source, server)."""
+class ChatClient:
+    """One kind of chat server's client protocol, as the load generator needs it.
 
-    def __init__(self, spec: LoadSpec, consent: list[str]) -> None:
+    The generator only needs: credentials made before the event loop starts (blocking),
+    a socket that is connected and joined to its room, the frame that says something, and a
+    parse of incoming frames into (kind, a, b):
+    ("message", text, position or None), ("ack", nonce, None), ("error", code, None) or
+    ("other", None, None). `position` is the server's order of the message in its room
+    (Peerline's stream id); servers without one return None and skip the order check.
+    A later benchmark adds other servers' protocols by subclassing and naming it in CLIENTS.
+    """
+
+    acks = True  # does the server ack a `say`? (loss only counts acked messages)
+
+    def __init__(self, spec: LoadSpec) -> None:
         self.spec = spec
-        self.consent = consent
-        self._conns: dict[tuple[str, int], http.client.HTTPConnection] = {}
 
-    def _conn(self, source: str, server: int) -> http.client.HTTPConnection:
-        conn = self._conns.get((source, server))
-        if conn is None:
-            parts = urlsplit(http_base(self.spec.servers[server]))
-            cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-            conn = cls(parts.hostname or "127.0.0.1", parts.port, timeout=10,
-                       source_address=(source, 0))
-            self._conns[(source, server)] = conn
-        return conn
+    def prepare(self, ids: range) -> dict[int, Any]:
+        return {i: None for i in ids}
 
-    def create(self, i: int) -> str:
-        server = self.spec.server_of(i)
-        origin = http_base(self.spec.servers[server])
-        body = json.dumps({"consent_version": self.consent[server], "accept": True})
-        headers = {"Origin": origin, "Content-Type": "application/json"}
+    async def open(self, i: int, url: str, room: str, credentials: Any) -> Any:
+        raise NotImplementedError
+
+    def say(self, room: str, text: str, nonce: str) -> str:
+        raise NotImplementedError
+
+    def parse(self, raw: str | bytes) -> tuple[str, Any, Any]:
+        raise NotImplementedError
+
+
+def _http(base: str, source: str | None = None) -> http.client.HTTPConnection:
+    parts = urlsplit(base)
+    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    return cls(
+        parts.hostname or "127.0.0.1",
+        parts.port,
+        timeout=10,
+        source_address=(source, 0) if source else None,
+    )
+
+
+class PeerlineClient(ChatClient):
+    """PROTOCOL.md: consent, a session cookie, `/ws`, `join`, `say` -> `ack` + `message`."""
+
+    def prepare(self, ids: range) -> dict[int, Any]:
+        """Sessions over HTTP, one keep-alive connection per (source address, server)."""
+        consent = [self._consent(url) for url in self.spec.servers]
+        conns: dict[tuple[str, int], http.client.HTTPConnection] = {}
+        try:
+            return {i: self._session(i, consent, conns) for i in ids}
+        finally:
+            for conn in conns.values():
+                conn.close()
+
+    def _consent(self, url: str) -> str:
+        conn = _http(http_base(url))
+        try:
+            conn.request("GET", "/api/info")
+            data = json.loads(conn.getresponse().read())
+        finally:
+            conn.close()
+        return str(data["consent"]["version"])
+
+    def _session(
+        self, i: int, consent: list[str], conns: dict[tuple[str, int], http.client.HTTPConnection]
+    ) -> str:
+        spec = self.spec
+        server, source = spec.server_of(i), spec.source_of(i)
+        base = http_base(spec.servers[server])
+        body = json.dumps({"consent_version": consent[server], "accept": True})
+        headers = {"Origin": base, "Content-Type": "application/json"}
         for attempt in range(2):  # one retry on a dropped keep-alive connection
-            conn = self._conn(self.spec.source_of(i), server)
+            conn = conns.get((source, server)) or conns.setdefault(
+                (source, server), _http(base, source)
+            )
             try:
                 conn.request("POST", "/api/session", body=body, headers=headers)
                 response = conn.getresponse()
                 payload = response.read()
             except (OSError, http.client.HTTPException):
-                conn.close()
-                self._conns.pop((self.spec.source_of(i), server), None)
+                conns.pop((source, server)).close()
                 if attempt:
                     raise
                 continue
             if response.status != 201:
                 raise LoadError(
-                    f"POST /api/session for participant {i} from {self.spec.source_of(i)}: "
+                    f"POST /api/session for participant {i} from {source}: "
                     f"{response.status} {payload[:200]!r}"
                 )
             for name, value in response.getheaders():
@@ -183,22 +236,53 @@ class _Sessions:
             raise LoadError("the session response set no participant cookie")
         raise LoadError("unreachable")
 
-    def close(self) -> None:
-        for conn in self._conns.values():
-            conn.close()
+    async def open(self, i: int, url: str, room: str, credentials: Any) -> Any:
+        from websockets.asyncio.client import connect
+
+        ws = await connect(
+            url,
+            origin=http_base(url),  # type: ignore[arg-type]
+            additional_headers=[("Cookie", credentials)],
+            compression=None,
+            proxy=None,
+            open_timeout=self.spec.setup_timeout,
+            ping_interval=None,  # the server pings; the client library answers
+            close_timeout=2,
+            max_queue=4096,  # never let the client library push back on the server
+        )
+        try:
+            hello = json.loads(await ws.recv())
+            if hello.get("type") != "hello":
+                raise LoadError(f"first frame was not hello: {hello}")
+            await ws.send(json.dumps({"type": "join", "room": room, "since": None}))
+            for _ in range(1000):  # presence frames may come first
+                frame = json.loads(await ws.recv())
+                if frame.get("type") == "joined":
+                    return ws
+                if frame.get("type") == "error":
+                    raise LoadError(f"join {room} refused: {frame}")
+            raise LoadError(f"no joined frame for {room}")
+        except BaseException:
+            await ws.close()
+            raise
+
+    def say(self, room: str, text: str, nonce: str) -> str:
+        return json.dumps({"type": "say", "room": room, "text": text, "nonce": nonce})
+
+    def parse(self, raw: str | bytes) -> tuple[str, Any, Any]:
+        frame = json.loads(raw)
+        kind = frame.get("type")
+        if kind == "message":
+            ms, _, seq = frame.get("id", "0-0").partition("-")
+            return "message", frame.get("text", ""), (int(ms), int(seq or 0))
+        if kind == "ack":
+            return "ack", frame.get("nonce", ""), None
+        if kind == "error":
+            return "error", str(frame.get("code")), None
+        return "other", None, None  # presence, typing, notices
 
 
-def fetch_consent(server: str) -> str:
-    parts = urlsplit(http_base(server))
-    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = cls(parts.hostname or "127.0.0.1", parts.port, timeout=10)
-    try:
-        conn.request("GET", "/api/info")
-        response = conn.getresponse()
-        data = json.loads(response.read())
-    finally:
-        conn.close()
-    return str(data["consent"]["version"])
+CLIENTS: dict[str, type[ChatClient]] = {"peerline": PeerlineClient}
 
 
 # ---- one worker process -------------------------------------------------------------------
@@ -231,45 +315,26 @@ class _Tally:
 
 
 class _Participant:
-    def __init__(self, spec: LoadSpec, i: int, cookie: str, tally: _Tally) -> None:
+    def __init__(
+        self, spec: LoadSpec, client: ChatClient, i: int, credentials: Any, tally: _Tally
+    ) -> None:
         self.i = i
+        self.client = client
         self.server = spec.server_of(i)
         self.room = spec.rooms[spec.room_of(i)]
         self.url = spec.servers[self.server]
-        self.cookie = cookie
+        self.credentials = credentials
         self.tally = tally
         self.ws: Any = None
         self.reader: asyncio.Task[None] | None = None
         self.closing = False
         self.seen: set[int] = set()
         self.last_seq: dict[int, int] = {}
-        self.last_id: tuple[int, int] = (0, 0)
+        self.last_position: tuple[int, int] = (0, 0)
         self.n_servers = len(spec.servers)
 
-    async def open(self, spec: LoadSpec) -> None:
-        from websockets.asyncio.client import connect
-
-        self.ws = await connect(
-            self.url,
-            origin=http_base(self.url),  # type: ignore[arg-type]
-            additional_headers=[("Cookie", self.cookie)],
-            compression=None,
-            proxy=None,
-            open_timeout=spec.setup_timeout,
-            ping_interval=None,  # the server pings; the client library answers
-            close_timeout=2,
-            max_queue=4096,  # never let the client library push back on the server
-        )
-        hello = json.loads(await self.ws.recv())
-        if hello.get("type") != "hello":
-            raise LoadError(f"first frame was not hello: {hello}")
-        await self.ws.send(json.dumps({"type": "join", "room": self.room, "since": None}))
-        while True:
-            frame = json.loads(await self.ws.recv())
-            if frame.get("type") == "joined":
-                break
-            if frame.get("type") == "error":
-                raise LoadError(f"join {self.room} refused: {frame}")
+    async def open(self) -> None:
+        self.ws = await self.client.open(self.i, self.url, self.room, self.credentials)
         self.reader = asyncio.get_running_loop().create_task(self._read())
 
     async def _read(self) -> None:
@@ -283,22 +348,20 @@ class _Participant:
             pass
         finally:
             if not self.closing:
-                code = self.ws.close_code
-                self.tally.closes[str(code)] += 1
+                self.tally.closes[str(self.ws.close_code)] += 1
 
     def _on_frame(self, raw: str | bytes) -> None:
         now = time.time_ns()
-        frame = json.loads(raw)
-        kind = frame.get("type")
+        kind, a, b = self.client.parse(raw)
         tally = self.tally
         if kind == "message":
             tally.last_message = time.monotonic()
-            mid = frame.get("id", "0-0").split("-")
-            position = (int(mid[0]), int(mid[1]))
-            if position <= self.last_id:
-                tally.id_regressions += 1
-            self.last_id = max(self.last_id, position)
-            parts = frame.get("text", "").split(":", 5)
+            if b is not None:
+                if b <= self.last_position:
+                    tally.id_regressions += 1
+                else:
+                    self.last_position = b
+            parts = a.split(":", 5)
             if len(parts) < 5 or parts[0] != "b":
                 tally.foreign += 1
                 return
@@ -319,14 +382,14 @@ class _Participant:
             same = sender % self.n_servers == self.server
             (tally.latency_same if same else tally.latency_cross).append(now - sent_ns)
         elif kind == "ack":
-            sent = tally.pending.pop(frame.get("nonce", ""), None)
+            sent = tally.pending.pop(a, None)
             if sent is not None:
                 sent_ns, key, measured = sent
                 if measured:
                     tally.ack_latency.append(now - sent_ns)
                     tally.acked.append(key)
         elif kind == "error":
-            tally.errors[str(frame.get("code"))] += 1
+            tally.errors[a] += 1
 
     async def send_loop(
         self, spec: LoadSpec, rng: random.Random, start: float, measure: float, end: float
@@ -342,7 +405,8 @@ class _Participant:
             interval = lambda: 1.0 / spec.rate  # noqa: E731
         due = start + rng.uniform(0, 1.0 / spec.rate)
         seq = 0
-        while due < end:
+        most = int(spec.rate * (end - start) * 10) + 100  # a count bound besides the time bound
+        while due < end and seq < most:
             delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -355,9 +419,7 @@ class _Participant:
             nonce = f"{self.i}.{seq}"
             tally.pending[nonce] = (sent_ns, _key(self.i, seq), measured)
             try:
-                await self.ws.send(
-                    json.dumps({"type": "say", "room": self.room, "text": text, "nonce": nonce})
-                )
+                await self.ws.send(self.client.say(self.room, text, nonce))
             except ConnectionClosed:
                 tally.pending.pop(nonce, None)
                 tally.send_failures += 1
@@ -389,16 +451,23 @@ async def _probe_loop_lag(tally: _Tally, until: float) -> None:
 
 
 async def _worker(
-    spec: LoadSpec, index: int, cookies: dict[int, str], start_q: Any, result_q: Any
+    spec: LoadSpec,
+    client: ChatClient,
+    index: int,
+    credentials: dict[int, Any],
+    start_q: Any,
+    result_q: Any,
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     tally = _Tally()
-    people = [_Participant(spec, i, cookies[i], tally) for i in spec.worker_ids(index)]
+    people = [
+        _Participant(spec, client, i, credentials[i], tally) for i in spec.worker_ids(index)
+    ]
     gate = asyncio.Semaphore(spec.connect_concurrency)
 
     async def open_one(p: _Participant) -> None:
         async with gate:
-            await p.open(spec)
+            await p.open()
 
     setup_began = time.monotonic()
     try:
@@ -418,7 +487,7 @@ async def _worker(
         probe = loop.create_task(_probe_loop_lag(tally, end + spec.drain))
         rng = random.Random(spec.seed * 1_000_003 + index)
         senders = [
-            loop.create_task(p.send_loop(spec, random.Random(rng.random()), start, measure, end))
+            loop.create_task(p.send_loop(spec, random.Random(rng.getrandbits(64)), start, measure, end))
             for p in people
         ]
         async with asyncio.timeout(end - loop.time() + 10):
@@ -632,9 +701,23 @@ def aggregate(spec: LoadSpec, parts: list[dict[str, Any]]) -> dict[str, Any]:
 
     counts: dict[str, int] = {}
     for part in parts:
-        add_counts(counts, {k: part[k] for k in (
-            "sent_measured", "sent_warmup", "send_failures", "unacked_measured",
-            "deliveries_warmup", "duplicates", "reordered", "id_regressions", "foreign")})
+        add_counts(
+            counts,
+            {
+                k: part[k]
+                for k in (
+                    "sent_measured",
+                    "sent_warmup",
+                    "send_failures",
+                    "unacked_measured",
+                    "deliveries_warmup",
+                    "duplicates",
+                    "reordered",
+                    "id_regressions",
+                    "foreign",
+                )
+            },
+        )
     errors: dict[str, int] = {}
     closes: dict[str, int] = {}
     for part in parts:
@@ -666,8 +749,10 @@ def aggregate(spec: LoadSpec, parts: list[dict[str, Any]]) -> dict[str, Any]:
         "reordered": counts["reordered"],
         "id_regressions": counts["id_regressions"],
         "foreign_messages": counts["foreign"],
-        "warmup": {"messages_sent": counts["sent_warmup"],
-                   "deliveries": counts["deliveries_warmup"]},
+        "warmup": {
+            "messages_sent": counts["sent_warmup"],
+            "deliveries": counts["deliveries_warmup"],
+        },
         "latency": summarize_ns(list(same) + list(cross)),
         "latency_same_process": summarize_ns(same),
         "latency_cross_process": summarize_ns(cross),
@@ -690,20 +775,37 @@ def spec_arguments(parser: argparse.ArgumentParser) -> None:
     """The load's options, shared with bench/run.py."""
     d = LoadSpec(servers=())
     parser.add_argument("--participants", type=int, default=d.participants)
-    parser.add_argument("--rate", type=float, default=d.rate,
-                        help="messages a second per participant (default %(default)s)")
-    parser.add_argument("--duration", type=float, default=d.duration,
-                        help="measured seconds (default %(default)s)")
-    parser.add_argument("--warmup", type=float, default=d.warmup,
-                        help="seconds of load before measuring (default %(default)s)")
-    parser.add_argument("--workers", type=int, default=d.workers,
-                        help="load-generator processes (default %(default)s)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=d.rate,
+        help="messages a second per participant (default %(default)s)",
+    )
+    parser.add_argument(
+        "--duration", type=float, default=d.duration, help="measured seconds (default %(default)s)"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=d.warmup,
+        help="seconds of load before measuring (default %(default)s)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=d.workers,
+        help="load-generator processes (default %(default)s)",
+    )
     parser.add_argument("--arrival", choices=("poisson", "fixed"), default=d.arrival)
     parser.add_argument("--text-size", type=int, default=d.text_size)
     parser.add_argument("--drain", type=float, default=d.drain)
     parser.add_argument("--quiet", type=float, default=d.quiet)
-    parser.add_argument("--first-source", type=int, default=d.first_source,
-                        help="first loopback source address 127.0.0.N for sessions")
+    parser.add_argument(
+        "--first-source",
+        type=int,
+        default=d.first_source,
+        help="first loopback source address 127.0.0.N for sessions",
+    )
     parser.add_argument("--per-source", type=int, default=d.per_source)
     parser.add_argument("--no-uvloop", dest="uvloop", action="store_false")
     parser.add_argument("--seed", type=int, default=d.seed)
@@ -711,10 +813,20 @@ def spec_arguments(parser: argparse.ArgumentParser) -> None:
 
 def spec_from(args: argparse.Namespace, servers: list[str], rooms: list[str]) -> LoadSpec:
     return LoadSpec(
-        servers=tuple(servers), participants=args.participants, rooms=tuple(rooms),
-        rate=args.rate, duration=args.duration, warmup=args.warmup, workers=args.workers,
-        arrival=args.arrival, text_size=args.text_size, drain=args.drain, quiet=args.quiet,
-        first_source=args.first_source, per_source=args.per_source, uvloop=args.uvloop,
+        servers=tuple(servers),
+        participants=args.participants,
+        rooms=tuple(rooms),
+        rate=args.rate,
+        duration=args.duration,
+        warmup=args.warmup,
+        workers=args.workers,
+        arrival=args.arrival,
+        text_size=args.text_size,
+        drain=args.drain,
+        quiet=args.quiet,
+        first_source=args.first_source,
+        per_source=args.per_source,
+        uvloop=args.uvloop,
         seed=args.seed,
     )
 
@@ -723,10 +835,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Drive running Peerline servers (bench/run.py starts them for you)."
     )
-    parser.add_argument("--server", action="append", required=True,
-                        help="ws://host:port/ws; repeat for several processes")
-    parser.add_argument("--rooms", default="general,early-days,families",
-                        help="comma-separated open room ids")
+    parser.add_argument(
+        "--server",
+        action="append",
+        required=True,
+        help="ws://host:port/ws; repeat for several processes",
+    )
+    parser.add_argument(
+        "--rooms", default="general,early-days,families", help="comma-separated open room ids"
+    )
     spec_arguments(parser)
     args = parser.parse_args(argv)
     spec = spec_from(args, args.server, [r for r in args.rooms.split(",") if r])

@@ -124,7 +124,10 @@ def git_revision() -> str | None:
     try:
         out = subprocess.run(
             ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-            capture_output=True, text=True, timeout=5, check=True,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -161,14 +164,28 @@ class RedisHandle:
         port = free_port()
         directory = tempfile.mkdtemp(prefix="peerline-bench-redis-")
         process = subprocess.Popen(
-            [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-             "no", "--dir", directory, "--logfile", os.path.join(directory, "redis.log")],
+            [
+                exe,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                directory,
+                "--logfile",
+                os.path.join(directory, "redis.log"),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,
         )
-        handle = cls(f"redis://127.0.0.1:{port}/0", private=True, process=process,
-                     directory=directory)
+        handle = cls(
+            f"redis://127.0.0.1:{port}/0", private=True, process=process, directory=directory
+        )
         try:
             wait_until(lambda: _port_open(port), START_TIMEOUT_SECONDS, "redis-server")
         except BaseException:
@@ -242,8 +259,9 @@ class ServerHandle:
         return f"ws://127.0.0.1:{self.port}/ws"
 
     @classmethod
-    def start(cls, env: dict[str, str], log_dir: Path, python: str = sys.executable
-              ) -> ServerHandle:
+    def start(
+        cls, env: dict[str, str], log_dir: Path, python: str = sys.executable
+    ) -> ServerHandle:
         port = free_port()
         full = {k: v for k, v in os.environ.items() if not k.startswith("PEERLINE_")}
         full.update(env)
@@ -264,7 +282,7 @@ class ServerHandle:
         def ready() -> bool:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server on port {self.port} exited:\n{self.log_tail()}")
-            with urllib.request.urlopen(f"{self.base}/readyz", timeout=1) as response:  # noqa: S310
+            with urllib.request.urlopen(f"{self.base}/readyz", timeout=1) as response:
                 return bool(response.status == 200)
 
         deadline = time.monotonic() + timeout
@@ -277,13 +295,14 @@ class ServerHandle:
             except (OSError, urllib.error.URLError):
                 pass
             time.sleep(0.05)
-        raise RuntimeError(f"server on port {self.port} not ready after {timeout:.0f} s:\n"
-                           f"{self.log_tail()}")
+        raise RuntimeError(
+            f"server on port {self.port} not ready after {timeout:.0f} s:\n{self.log_tail()}"
+        )
 
     def metrics(self) -> dict[str, float]:
         """The server's own Prometheus counters, as a flat dict (empty when unreachable)."""
         try:
-            with urllib.request.urlopen(f"{self.base}/metrics", timeout=5) as response:  # noqa: S310
+            with urllib.request.urlopen(f"{self.base}/metrics", timeout=5) as response:
                 text = response.read().decode()
         except (OSError, urllib.error.URLError):
             return {}
@@ -308,9 +327,12 @@ class ServerHandle:
     def log_problems(self) -> list[str]:
         """Log lines at warning level or above (the server logs JSON lines)."""
         return [
-            line for line in self.log_text().splitlines()
-            if '"level": "warning"' in line or '"level": "error"' in line
-            or '"level": "critical"' in line or "Traceback" in line
+            line
+            for line in self.log_text().splitlines()
+            if '"level": "warning"' in line
+            or '"level": "error"' in line
+            or '"level": "critical"' in line
+            or "Traceback" in line
         ]
 
     def shut_down_cleanly(self) -> bool:

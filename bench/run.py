@@ -49,8 +49,14 @@ def program_toml(rooms: list[str]) -> str:
         'note = "24/7"',
     ]
     for room in rooms:
-        parts += ["", "[[rooms]]", f'id = "{room}"', f'name = "Bench {room}"',
-                  'description = "benchmark room"', 'access = "open"']
+        parts += [
+            "",
+            "[[rooms]]",
+            f'id = "{room}"',
+            f'name = "Bench {room}"',
+            'description = "benchmark room"',
+            'access = "open"',
+        ]
     return "\n".join(parts) + "\n"
 
 
@@ -73,14 +79,13 @@ class Sampler(Observer):
             "server_cpu": [procs.cpu_seconds(s.pid) for s in self.servers],
             "redis_proc_cpu": procs.cpu_seconds(self.redis.pid) if self.redis.pid else None,
         }
-        with contextlib.suppress(Exception):
-            with contextlib.closing(self.redis.client()) as r:
-                cpu = r.info("cpu")
-                sample["redis_info_cpu"] = float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
-                sample["redis_commands"] = {
-                    name.removeprefix("cmdstat_"): int(stats["calls"])
-                    for name, stats in r.info("commandstats").items()
-                }
+        with contextlib.suppress(Exception), contextlib.closing(self.redis.client()) as r:
+            cpu = r.info("cpu")
+            sample["redis_info_cpu"] = float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+            sample["redis_commands"] = {
+                name.removeprefix("cmdstat_"): int(stats["calls"])
+                for name, stats in r.info("commandstats").items()
+            }
         return sample
 
     def window_opened(self) -> None:
@@ -151,8 +156,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         keep = True
         report["failed"] = f"{type(exc).__name__}: {exc}"
         for server in servers:
-            print(f"--- server {server.port} log tail ({server.log_path}) ---\n"
-                  f"{server.log_tail()}", file=sys.stderr)
+            print(
+                f"--- server {server.port} log tail ({server.log_path}) ---\n{server.log_tail()}",
+                file=sys.stderr,
+            )
         raise
     finally:
         for server in servers:
@@ -198,19 +205,21 @@ def _assemble(
 ) -> dict[str, Any]:
     open_, close = sampler.samples.get("open", {}), sampler.samples.get("close", {})
     window = spec.duration
-    out: dict[str, Any] = {"scenario": {
-        "processes": len(servers),
-        "participants": spec.participants,
-        "rooms": len(spec.rooms),
-        "members_per_room": load["spec"]["members_per_room"],
-        "rate_per_participant": spec.rate,
-        "arrival": spec.arrival,
-        "text_size": spec.text_size,
-        "warmup_s": spec.warmup,
-        "duration_s": spec.duration,
-        "generator_workers": spec.workers,
-        "fan_out": round(spec.participants / len(spec.rooms), 1),
-    }}
+    out: dict[str, Any] = {
+        "scenario": {
+            "processes": len(servers),
+            "participants": spec.participants,
+            "rooms": len(spec.rooms),
+            "members_per_room": load["spec"]["members_per_room"],
+            "rate_per_participant": spec.rate,
+            "arrival": spec.arrival,
+            "text_size": spec.text_size,
+            "warmup_s": spec.warmup,
+            "duration_s": spec.duration,
+            "generator_workers": spec.workers,
+            "fan_out": round(spec.participants / len(spec.rooms), 1),
+        }
+    }
     load = dict(load)
     load.pop("spec", None)
     out["results"] = load
@@ -220,21 +229,25 @@ def _assemble(
         mem = _at(close, "memory", k) or {}
         before = _at(open_, "metrics", k) or {}
         after = _at(close, "metrics", k) or {}
-        server_rows.append({
-            "port": server.port,
-            "pid": server.pid,
-            "cpu_seconds": cpu,
-            "cpu_percent_of_core": None if cpu is None else round(100 * cpu / window, 1),
-            "rss_mib": mem.get("rss_mib"),
-            "peak_rss_mib": mem.get("peak_rss_mib"),
-            "messages_stored_in_window": _delta(before.get("messages_stored_total"),
-                                                after.get("messages_stored_total")),
-            "deliveries_in_window": _delta(before.get("deliveries_total"),
-                                           after.get("deliveries_total")),
-            "slow_closes": after.get("slow_closes_total"),
-            "store_unavailable": after.get("store_unavailable_total"),
-            "sockets": after.get("sockets"),
-        })
+        server_rows.append(
+            {
+                "port": server.port,
+                "pid": server.pid,
+                "cpu_seconds": cpu,
+                "cpu_percent_of_core": None if cpu is None else round(100 * cpu / window, 1),
+                "rss_mib": mem.get("rss_mib"),
+                "peak_rss_mib": mem.get("peak_rss_mib"),
+                "messages_stored_in_window": _delta(
+                    before.get("messages_stored_total"), after.get("messages_stored_total")
+                ),
+                "deliveries_in_window": _delta(
+                    before.get("deliveries_total"), after.get("deliveries_total")
+                ),
+                "slow_closes": after.get("slow_closes_total"),
+                "store_unavailable": after.get("store_unavailable_total"),
+                "sockets": after.get("sockets"),
+            }
+        )
     out["servers"] = server_rows
     redis_row = dict(report_redis_window(open_, close, window, redis))
     out["redis_window"] = redis_row
@@ -281,28 +294,36 @@ def findings(report: dict[str, Any]) -> list[str]:
     if not res:
         return ["the run did not complete"]
     if res["lost"]:
-        notes.append(f"LOSS: {res['lost']} of {res['expected_deliveries']} expected deliveries "
-                     f"({res['lost_same_process']} same-process, {res['lost_cross_process']} "
-                     f"cross-process; {res['messages_with_loss']} messages affected)")
+        notes.append(
+            f"LOSS: {res['lost']} of {res['expected_deliveries']} expected deliveries "
+            f"({res['lost_same_process']} same-process, {res['lost_cross_process']} "
+            f"cross-process; {res['messages_with_loss']} messages affected)"
+        )
     if res["duplicates"]:
         notes.append(f"DUPLICATES: {res['duplicates']} deliveries arrived twice on one socket")
     if res["messages_unacked"] or res["send_failures"]:
-        notes.append(f"{res['messages_unacked']} measured sends never acked, "
-                     f"{res['send_failures']} sends failed")
+        notes.append(
+            f"{res['messages_unacked']} measured sends never acked, "
+            f"{res['send_failures']} sends failed"
+        )
     if res["errors"]:
         notes.append(f"server error frames: {res['errors']}")
     if res["unexpected_closes"]:
         notes.append(f"sockets closed by the server during the run: {res['unexpected_closes']}")
     if res["reordered"] or res["id_regressions"]:
-        notes.append(f"ordering: {res['reordered']} out-of-order per sender, "
-                     f"{res['id_regressions']} id regressions")
+        notes.append(
+            f"ordering: {res['reordered']} out-of-order per sender, "
+            f"{res['id_regressions']} id regressions"
+        )
     p99 = res["latency"].get("p99_ms")
     if p99 is not None and p99 >= P99_TARGET_MS:
         notes.append(f"p99 delivery latency {p99} ms is not under the {P99_TARGET_MS:g} ms target")
     gen = res["generator"]
     if gen["loop_lag"].get("p99_ms", 0) > 20 or gen["schedule_lag"].get("p99_ms", 0) > 20:
-        notes.append("the load generator's event loops lagged (p99 > 20 ms): latency includes "
-                     "generator delay; add --workers or lower the load")
+        notes.append(
+            "the load generator's event loops lagged (p99 > 20 ms): latency includes "
+            "generator delay; add --workers or lower the load"
+        )
     for k, pct in enumerate(gen.get("cpu_percent_of_core") or []):
         if pct is not None and pct > 80:
             notes.append(f"generator worker {k} used {pct}% of a core: it may be the bottleneck")
@@ -312,8 +333,10 @@ def findings(report: dict[str, Any]) -> list[str]:
             notes.append(f"server :{row['port']} used {pct}% of a core: saturated")
     machine = report.get("machine_window", {})
     if (machine.get("busy_percent_all_cores") or 0) > 90:
-        notes.append("the machine was over 90% busy on all cores: servers, Redis and generator "
-                     "competed for CPU")
+        notes.append(
+            "the machine was over 90% busy on all cores: servers, Redis and generator "
+            "competed for CPU"
+        )
     if not notes:
         notes.append("no loss, no duplicates, no errors; generator not saturated")
     return notes
@@ -325,8 +348,10 @@ def findings(report: dict[str, Any]) -> list[str]:
 def _lat(row: dict[str, Any]) -> str:
     if not row.get("count"):
         return "no samples"
-    return (f"p50 {row['p50_ms']:.2f}  p90 {row['p90_ms']:.2f}  p99 {row['p99_ms']:.2f}  "
-            f"p99.9 {row['p99_9_ms']:.2f}  max {row['max_ms']:.2f} ms  (n={row['count']})")
+    return (
+        f"p50 {row['p50_ms']:.2f}  p90 {row['p90_ms']:.2f}  p99 {row['p99_ms']:.2f}  "
+        f"p99.9 {row['p99_9_ms']:.2f}  max {row['max_ms']:.2f} ms  (n={row['count']})"
+    )
 
 
 def _members(counts: list[int]) -> str:
@@ -352,8 +377,8 @@ def format_report(report: dict[str, Any]) -> str:
         + ", ".join(f"{k} {v}" for k, v in report.get("versions", {}).items()),
         "",
         f"Scenario: {sc['participants']} participants in {sc['rooms']} rooms "
-        f"({_members(sc['members_per_room'])} per room), {sc['processes']} server process(es) on one "
-        f"Redis, {sc['rate_per_participant']} msg/s each ({sc['arrival']}), "
+        f"({_members(sc['members_per_room'])} per room), {sc['processes']} server "
+        f"process(es) on one Redis, {sc['rate_per_participant']} msg/s each ({sc['arrival']}), "
         f"{sc['text_size']}-char texts, warmup {sc['warmup_s']:g} s + {sc['duration_s']:g} s "
         f"measured, {sc['generator_workers']} generator processes",
         "",
@@ -417,11 +442,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--processes", type=int, default=2, help="server processes (default 2)")
     p.add_argument("--rooms", type=int, default=10, help="open rooms (default 10)")
     spec_arguments(p)
-    p.add_argument("--redis-url", help="use this Redis (random key prefix, deleted after) "
-                   "instead of a private redis-server")
+    p.add_argument(
+        "--redis-url",
+        help="use this Redis (random key prefix, deleted after) instead of a private redis-server",
+    )
     p.add_argument("--redis-server", help="path of the redis-server binary to start")
-    p.add_argument("--json-out", type=Path, help="write the JSON report here "
-                   "(default: bench/results/<time>-<scenario>.json)")
+    p.add_argument(
+        "--json-out",
+        type=Path,
+        help="write the JSON report here (default: bench/results/<time>-<scenario>.json)",
+    )
     p.add_argument("--keep-logs", action="store_true", help="keep server logs and program file")
     return p
 
@@ -443,8 +473,10 @@ def main(argv: list[str] | None = None) -> int:
     if path is None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         sc = report["scenario"]
-        path = RESULTS_DIR / (f"{stamp}-s{sc['processes']}-p{sc['participants']}"
-                              f"-r{sc['rooms']}-rate{sc['rate_per_participant']:g}.json")
+        path = RESULTS_DIR / (
+            f"{stamp}-s{sc['processes']}-p{sc['participants']}"
+            f"-r{sc['rooms']}-rate{sc['rate_per_participant']:g}.json"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     report["text"] = text
     path.write_text(json.dumps(report, indent=2) + "\n")

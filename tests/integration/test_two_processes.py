@@ -89,8 +89,9 @@ def unthrottled(pair: Pair):  # type: ignore[no-untyped-def]
     from tests.support import start_server
 
     env = {k: v for k, v in pair[0].env.items() if k.startswith("PEERLINE_")}
-    server = start_server({**env, "PEERLINE_RATE_PER_MINUTE": "100000",
-                           "PEERLINE_RATE_BURST": "1000"})
+    server = start_server(
+        {**env, "PEERLINE_RATE_PER_MINUTE": "100000", "PEERLINE_RATE_BURST": "1000"}
+    )
     yield server
     server.stop()
 
@@ -108,7 +109,8 @@ async def test_history_pages_with_more(pair: Pair, unthrottled: ServerProcess) -
     assert page["history"][0]["text"] == "page 0"
     rest = await b.join(room, since=page["history"][-1]["id"])
     assert not rest["more"] and [m["text"] for m in rest["history"]] == [
-        f"page {i}" for i in range(200, 205)]
+        f"page {i}" for i in range(200, 205)
+    ]
     latest = await b.join(room)
     assert len(latest["history"]) == 50 and latest["history"][-1]["text"] == "page 204"
     await a.close()
@@ -157,14 +159,20 @@ FRAMES_AND_CODES = [
     (json.dumps({"type": "join", "room": "officers"}), "invite_required"),
     (json.dumps({"type": "say", "room": "families", "text": "hi", "nonce": "n"}), "not_member"),
     (json.dumps({"type": "typing", "room": "families"}), "not_member"),
-    (json.dumps({"type": "report", "room": "families", "message": "1-0", "reason": "x"}), "not_member"),
+    (
+        json.dumps({"type": "report", "room": "families", "message": "1-0", "reason": "x"}),
+        "not_member",
+    ),
     (json.dumps({"type": "request_support", "topic": None}), "not_available"),
 ]
 
 
-@pytest.mark.parametrize(("raw", "code"), FRAMES_AND_CODES,
-                         ids=[f"{c}-{i}" for i, (_, c) in enumerate(FRAMES_AND_CODES)])
-async def test_each_refusal_has_its_code_and_changes_nothing(pair: Pair, raw: str, code: str) -> None:
+@pytest.mark.parametrize(
+    ("raw", "code"), FRAMES_AND_CODES, ids=[f"{c}-{i}" for i, (_, c) in enumerate(FRAMES_AND_CODES)]
+)
+async def test_each_refusal_has_its_code_and_changes_nothing(
+    pair: Pair, raw: str, code: str
+) -> None:
     a = await Participant(pair[0], new_participant(pair[0].base)).connect()
     await a.join("general")
     assert a.ws is not None
@@ -192,8 +200,15 @@ async def test_rate_limit_bounds_what_is_stored(pair: Pair) -> None:
 
 @pytest.mark.parametrize(
     "origin",
-    [None, "null", "https://evil.example", "http://127.0.0.1.evil.example", "https://127.0.0.1:{port}",
-     "http://127.0.0.1:1", "http://localhost:{port}"],
+    [
+        None,
+        "null",
+        "https://evil.example",
+        "http://127.0.0.1.evil.example",
+        "https://127.0.0.1:{port}",
+        "http://127.0.0.1:1",
+        "http://localhost:{port}",
+    ],
     ids=["missing", "null", "foreign", "look-alike", "other-scheme", "other-port", "other-host"],
 )
 async def test_upgrade_refused_for_bad_origins(pair: Pair, origin: str | None) -> None:
@@ -207,14 +222,21 @@ async def test_upgrade_refused_for_bad_origins(pair: Pair, origin: str | None) -
     assert caught.value.response.status_code == 403
 
 
-@pytest.mark.parametrize("cookie", [None, "__Host-peerline=forged", "__Host-peerline=" + "x" * 300],
-                         ids=["none", "forged", "oversized"])
+@pytest.mark.parametrize(
+    "cookie",
+    [None, "__Host-peerline=forged", "__Host-peerline=" + "x" * 300],
+    ids=["none", "forged", "oversized"],
+)
 async def test_upgrade_refused_without_a_valid_session(pair: Pair, cookie: str | None) -> None:
     server = pair[0]
     headers = {"cookie": cookie} if cookie else {}
     with pytest.raises(websockets.InvalidStatus) as caught:
-        await websockets.connect(server.ws_url, origin=server.base, additional_headers=headers,  # type: ignore[arg-type]
-                                 open_timeout=5)
+        await websockets.connect(
+            server.ws_url,
+            origin=server.base,
+            additional_headers=headers,  # type: ignore[arg-type]
+            open_timeout=5,
+        )
     assert caught.value.response.status_code == 403
 
 
@@ -222,8 +244,11 @@ async def test_token_in_query_string_is_not_accepted(pair: Pair) -> None:
     server = pair[0]
     token = new_participant(server.base).split("=", 1)[1]
     with pytest.raises(websockets.InvalidStatus):
-        await websockets.connect(f"{server.ws_url}?token={token}", origin=server.base,  # type: ignore[arg-type]
-                                 open_timeout=5)
+        await websockets.connect(
+            f"{server.ws_url}?token={token}",
+            origin=server.base,  # type: ignore[arg-type]
+            open_timeout=5,
+        )
 
 
 @pytest.mark.parametrize("size", [65_537, 10 * 1024 * 1024], ids=["64KiB+1", "10MiB"])
@@ -286,7 +311,9 @@ async def dump_redis(url: str, prefix: str) -> list[bytes]:
     return values
 
 
-async def test_canary_text_is_nowhere_in_redis_or_logs(pair: Pair, redis_server: RedisServer) -> None:
+async def test_canary_text_is_nowhere_in_redis_or_logs(
+    pair: Pair, redis_server: RedisServer
+) -> None:
     canary = "CANARY-" + secrets.token_hex(8)
     a, b = await two_people(pair)
     for i in range(8):  # within the default burst of 10
@@ -309,7 +336,9 @@ async def test_canary_text_is_nowhere_in_redis_or_logs(pair: Pair, redis_server:
     await b.close()
 
 
-async def test_erase_removes_everything_and_closes_every_socket(pair: Pair, redis_server: RedisServer) -> None:
+async def test_erase_removes_everything_and_closes_every_socket(
+    pair: Pair, redis_server: RedisServer
+) -> None:
     canary = "ERASE-" + secrets.token_hex(8)
     a_cookie = new_participant(pair[0].base)
     a1 = await Participant(pair[0], a_cookie).connect()
@@ -320,8 +349,11 @@ async def test_erase_removes_everything_and_closes_every_socket(pair: Pair, redi
     mine = [(await a1.say("families", f"{canary} {i}", f"e{i}"))["id"] for i in range(3)]
     theirs = await b.say("families", "a reply that stays", "keep")
     await b.expect("message", id=mine[-1])
-    status, headers, _ = http_json("DELETE", f"{pair[0].base}/api/session",
-                                   headers={"cookie": a_cookie, "origin": pair[0].base})
+    status, headers, _ = http_json(
+        "DELETE",
+        f"{pair[0].base}/api/session",
+        headers={"cookie": a_cookie, "origin": pair[0].base},
+    )
     assert status == 204 and headers["clear-site-data"] == '"cookies", "storage"'
     assert await a1.closed() == 1008
     assert await a2.closed() == 1008

@@ -22,8 +22,9 @@ def client() -> Iterator[TestClient]:
 
 def accept(client: TestClient) -> tuple[str, dict[str, object]]:
     version = client.get("/api/info").json()["consent"]["version"]
-    response = client.post("/api/session", json={"consent_version": version, "accept": True},
-                           headers={"origin": BASE})
+    response = client.post(
+        "/api/session", json={"consent_version": version, "accept": True}, headers={"origin": BASE}
+    )
     assert response.status_code == 201
     return response.headers["set-cookie"], response.json()
 
@@ -50,8 +51,13 @@ def test_session_cookie_is_host_prefixed_secure_httponly_strict(client: TestClie
 
 @pytest.mark.parametrize(
     "body",
-    [{"accept": True}, {"consent_version": "1999-01-01", "accept": True},
-     {"consent_version": "2026-11-01", "accept": False}, {"consent_version": "2026-11-01"}, []],
+    [
+        {"accept": True},
+        {"consent_version": "1999-01-01", "accept": True},
+        {"consent_version": "2026-11-01", "accept": False},
+        {"consent_version": "2026-11-01"},
+        [],
+    ],
     ids=["no-version", "old-version", "declined", "no-accept", "not-object"],
 )
 def test_session_needs_the_current_consent(client: TestClient, body: object) -> None:
@@ -73,13 +79,17 @@ def test_session_refusals(client: TestClient) -> None:
 def test_sessions_per_address_are_limited(client: TestClient) -> None:
     version = client.get("/api/info").json()["consent"]["version"]
     statuses = [
-        client.post("/api/session", json={"consent_version": version, "accept": True},
-                    headers={"origin": BASE}).status_code
+        client.post(
+            "/api/session",
+            json={"consent_version": version, "accept": True},
+            headers={"origin": BASE},
+        ).status_code
         for _ in range(32)
     ]
     assert statuses[:30] == [201] * 30
-    limited = client.post("/api/session", json={"consent_version": version, "accept": True},
-                          headers={"origin": BASE})
+    limited = client.post(
+        "/api/session", json={"consent_version": version, "accept": True}, headers={"origin": BASE}
+    )
     assert limited.status_code == 429 and limited.json()["error"] == "rate_limited"
     assert int(limited.headers["retry-after"]) > 0
 
@@ -101,8 +111,16 @@ def test_current_session_and_erase(client: TestClient) -> None:
     assert again.status_code == 401 and again.json()["error"] == "no_session"
 
 
-ROUTES = ["/", "/api/info", "/api/session", "/healthz", "/readyz", "/metrics",
-          "/static/index.html", "/no-such-page"]
+ROUTES = [
+    "/",
+    "/api/info",
+    "/api/session",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/static/index.html",
+    "/no-such-page",
+]
 
 
 @pytest.mark.parametrize("path", ROUTES)
@@ -120,8 +138,10 @@ def test_every_route_carries_the_security_headers(client: TestClient, path: str)
 
 def test_errors_are_json_without_traces(client: TestClient) -> None:
     missing = client.get("/no-such-page")
-    assert missing.status_code == 404 and missing.json() == {"error": "not_found",
-                                                              "detail": "nothing here"}
+    assert missing.status_code == 404 and missing.json() == {
+        "error": "not_found",
+        "detail": "nothing here",
+    }
     wrong = client.put("/api/session")
     assert wrong.status_code == 405 and wrong.json()["error"] == "method_not_allowed"
 

@@ -1,0 +1,108 @@
+"""The socket handler in-process, with a store that fails on purpose (faults by wrapping)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from server.app import create_app
+from server.config import Settings
+from server.store import History, StoreUnavailable
+from server.store.memory import MemoryStore
+
+BASE = "http://testserver"
+
+
+class FailingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_history: type[BaseException] | None = None
+        self.fail_append = False
+
+    async def history(self, room: str, since: str | None) -> History:
+        if self.fail_history is not None:
+            raise self.fail_history("boom")
+        return await super().history(room, since)
+
+    async def append(self, *args: Any, **kwargs: Any) -> Any:
+        if self.fail_append:
+            raise StoreUnavailable("down")
+        return await super().append(*args, **kwargs)
+
+
+@pytest.fixture
+def setup() -> Iterator[tuple[TestClient, FailingStore]]:
+    store = FailingStore()
+    with TestClient(create_app(Settings.from_environ({}), store=store), base_url=BASE) as client:
+        yield client, store
+
+
+def cookie(client: TestClient) -> str:
+    response = client.post(
+        "/api/session",
+        json={"consent_version": "2026-11-01", "accept": True},
+        headers={"origin": BASE},
+    )
+    return response.headers["set-cookie"].split(";")[0]
+
+
+def connect(client: TestClient) -> Any:
+    return client.websocket_connect("/ws", headers={"origin": BASE, "cookie": cookie(client)})
+
+
+def test_an_unexpected_failure_answers_internal_and_keeps_the_socket(
+    setup: tuple[TestClient, FailingStore],
+) -> None:
+    client, store = setup
+    with connect(client) as ws:
+        assert ws.receive_json()["type"] == "hello"
+        store.fail_history = RuntimeError
+        ws.send_json({"type": "join", "room": "general", "ref": "j1"})
+        assert ws.receive_json() == {
+            "type": "error",
+            "code": "internal",
+            "detail": "internal error",
+            "ref": "j1",
+        }
+        store.fail_history = None
+        ws.send_json({"type": "ping", "ref": "p"})
+        assert ws.receive_json() == {"type": "pong", "ref": "p"}
+
+
+def test_an_unreachable_store_answers_unavailable_and_never_acks(
+    setup: tuple[TestClient, FailingStore],
+) -> None:
+    client, store = setup
+    with connect(client) as ws:
+        ws.receive_json()
+        ws.send_json({"type": "join", "room": "general"})
+        assert ws.receive_json()["type"] == "joined"
+        assert ws.receive_json()["type"] == "presence"
+        store.fail_append = True
+        ws.send_json({"type": "say", "room": "general", "text": "hi", "nonce": "n1"})
+        reply = ws.receive_json()
+        assert reply["type"] == "error" and reply["code"] == "unavailable"
+        store.fail_append = False
+        ws.send_json({"type": "say", "room": "general", "text": "hi", "nonce": "n1"})
+        assert ws.receive_json()["type"] == "ack"
+
+
+def test_upgrade_without_origin_or_cookie_is_refused(
+    setup: tuple[TestClient, FailingStore],
+) -> None:
+    client, _ = setup
+    for headers in (
+        {},
+        {"origin": BASE},
+        {"origin": "https://evil.example", "cookie": cookie(client)},
+    ):
+        with (
+            pytest.raises(WebSocketDisconnect) as caught,
+            client.websocket_connect("/ws", headers=headers),
+        ):
+            pass
+        assert caught.value.code == 1008
