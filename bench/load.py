@@ -78,6 +78,7 @@ class LoadSpec:
     connect_concurrency: int = 32
     uvloop: bool = True
     seed: int = 1
+    client: str = "peerline"  # a key of CLIENTS: the servers' protocol
 
     def validate(self) -> None:
         if not self.servers:
@@ -93,6 +94,8 @@ class LoadSpec:
             raise ValueError("per_source must be 1..30 (the server allows 30 sessions an hour)")
         if self.rate <= 0 or self.duration <= 0 or self.warmup < 0:
             raise ValueError("rate and duration must be > 0, warmup >= 0")
+        if self.client not in CLIENTS:
+            raise ValueError(f"unknown client {self.client!r}; known: {sorted(CLIENTS)}")
         if self.arrival not in ("poisson", "fixed"):
             raise ValueError("arrival must be 'poisson' or 'fixed'")
         last = self.first_source + (self.participants - 1) // self.per_source
@@ -460,9 +463,7 @@ async def _worker(
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     tally = _Tally()
-    people = [
-        _Participant(spec, client, i, credentials[i], tally) for i in spec.worker_ids(index)
-    ]
+    people = [_Participant(spec, client, i, credentials[i], tally) for i in spec.worker_ids(index)]
     gate = asyncio.Semaphore(spec.connect_concurrency)
 
     async def open_one(p: _Participant) -> None:
@@ -487,7 +488,9 @@ async def _worker(
         probe = loop.create_task(_probe_loop_lag(tally, end + spec.drain))
         rng = random.Random(spec.seed * 1_000_003 + index)
         senders = [
-            loop.create_task(p.send_loop(spec, random.Random(rng.getrandbits(64)), start, measure, end))
+            loop.create_task(
+                p.send_loop(spec, random.Random(rng.getrandbits(64)), start, measure, end)
+            )
             for p in people
         ]
         async with asyncio.timeout(end - loop.time() + 10):
@@ -532,15 +535,10 @@ async def _worker(
     }
 
 
-def _worker_main(
-    spec: LoadSpec, index: int, consent: list[str], start_q: Any, result_q: Any
-) -> None:
+def _worker_main(spec: LoadSpec, index: int, start_q: Any, result_q: Any) -> None:
     try:
-        sessions = _Sessions(spec, consent)
-        try:
-            cookies = {i: sessions.create(i) for i in spec.worker_ids(index)}
-        finally:
-            sessions.close()
+        client = CLIENTS[spec.client](spec)
+        credentials = client.prepare(spec.worker_ids(index))
         factory = None
         if spec.uvloop:
             with contextlib.suppress(ImportError):
@@ -548,7 +546,7 @@ def _worker_main(
 
                 factory = uvloop.new_event_loop
         with asyncio.Runner(loop_factory=factory) as runner:
-            result = runner.run(_worker(spec, index, cookies, start_q, result_q))
+            result = runner.run(_worker(spec, client, index, credentials, start_q, result_q))
         result_q.put(("result", index, result))
     except BaseException:
         result_q.put(("failed", index, traceback.format_exc()))
@@ -579,14 +577,13 @@ def run_load(spec: LoadSpec, observer: Observer | None = None) -> dict[str, Any]
     """Runs the whole load and returns the aggregated results (see `aggregate`)."""
     spec.validate()
     observer = observer or Observer()
-    consent = [fetch_consent(url) for url in spec.servers]
     ctx = multiprocessing.get_context("spawn")
     result_q = ctx.Queue()
     start_qs = [ctx.Queue() for _ in range(spec.workers)]
     workers = [
         ctx.Process(
             target=_worker_main,
-            args=(spec, w, consent, start_qs[w], result_q),
+            args=(spec, w, start_qs[w], result_q),
             name=f"bench-load-{w}",
             daemon=True,
         )
