@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+
+from tests.support import ROOT, running_server
+
+
+def peerline(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PEERLINE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "server", *args],
+        cwd=ROOT,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_keys_generate_prints_one_id_and_256_bit_key() -> None:
+    result = peerline("keys", "generate")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1
+    key_id, _, key = lines[0].partition(":")
+    assert key_id and len(base64.b64decode(key)) == 32
+    assert peerline("keys", "generate").stdout != result.stdout
+
+
+def test_redis_without_keys_refuses_to_start_with_a_reason() -> None:
+    result = peerline("serve", "--port", "1", env={"PEERLINE_REDIS_URL": "redis://127.0.0.1:1/0"})
+    assert result.returncode == 2
+    assert "PEERLINE_DATA_KEYS is required" in result.stderr
+
+
+def test_bad_settings_refuse_to_start_naming_the_variable() -> None:
+    result = peerline("serve", "--port", "1", env={"PEERLINE_RATE_BURST": "lots"})
+    assert result.returncode == 2 and "PEERLINE_RATE_BURST" in result.stderr
+    bad_keys = peerline("serve", "--port", "1", env={"PEERLINE_DATA_KEYS": "k:secretish"})
+    assert bad_keys.returncode == 2 and "secretish" not in bad_keys.stderr
+
+
+def test_embedded_mode_says_so_in_its_first_log_line() -> None:
+    with running_server() as server:
+        pass
+    first = json.loads(server.log_text().splitlines()[0])
+    assert "embedded" in first["msg"] and "nothing is kept across restarts" in first["msg"]
+    assert first["ts"].endswith("+00:00")  # UTC
