@@ -156,8 +156,6 @@ class ChatClient:
     A later benchmark adds other servers' protocols by subclassing and naming it in CLIENTS.
     """
 
-    acks = True  # does the server ack a `say`? (loss only counts acked messages)
-
     def __init__(self, spec: LoadSpec) -> None:
         self.spec = spec
 
