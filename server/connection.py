@@ -143,6 +143,11 @@ class Connection:
             await self._closer
 
     async def drain_and_stop(self) -> None:
+        """Stop the writer; a close already begun is finished first, so the peer gets its
+        close code instead of a dropped connection (1006)."""
+        if self._closer is not None:
+            with contextlib.suppress(Exception):
+                await self._closer
         if self._writer is not None:
             self.closed = True
             self._wake.set()

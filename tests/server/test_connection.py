@@ -82,3 +82,24 @@ async def test_after_a_page_with_more_live_messages_wait_for_the_next_page() -> 
     await settle()
     assert socket.sent == []
     await conn.drain_and_stop()
+
+
+async def test_stopping_right_after_a_close_still_sends_the_close_code() -> None:
+    # Regression: the handler returned before the close task ran, and the peer saw 1006.
+    socket = RecordingSocket()
+    conn = Connection("c", PERSON, socket)
+    conn.start()
+    conn.close(CloseCode.UNSUPPORTED_DATA, "text frames only")
+    await conn.drain_and_stop()
+    assert socket.closed == (CloseCode.UNSUPPORTED_DATA, "text frames only")
+
+
+async def test_a_flushing_close_sends_what_was_queued_first() -> None:
+    socket = RecordingSocket()
+    conn = Connection("c", PERSON, socket)
+    conn.start()
+    conn.send("explanation")
+    conn.close(CloseCode.POLICY, "session erased", flush=True)
+    await conn.wait_closed()
+    assert socket.sent == ["explanation"]
+    assert socket.closed == (CloseCode.POLICY, "session erased")
