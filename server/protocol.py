@@ -227,6 +227,15 @@ class _Fields:
             raise self.fail(f"{key} must be a non-empty string")
         if len(value) > limit:
             raise FrameError(code, f"{key} is at most {limit} characters", self.ref)
+        return self.unicode(key, value)
+
+    def unicode(self, key: str, value: str) -> str:
+        # JSON escapes can smuggle lone surrogates ("\ud800") past the transport's UTF-8
+        # check; such a string cannot be stored or sent on, so it is refused here.
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise self.fail(f"{key} is not valid Unicode") from None
         return value
 
     def optional_string(self, key: str, limit: int) -> str | None:
@@ -237,7 +246,7 @@ class _Fields:
             raise self.fail(f"{key} must be a string or null")
         if len(value) > limit:
             raise FrameError(ErrorCode.TOO_LONG, f"{key} is at most {limit} characters", self.ref)
-        return value
+        return self.unicode(key, value)
 
     def room(self) -> str:
         return self.string("room", MAX_ROOM_ID_CHARS)

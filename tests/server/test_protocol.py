@@ -97,6 +97,8 @@ def test_decodes_valid_frames(raw: str, expected: object) -> None:
         (frame(type="feedback", room="d", rating=True), ErrorCode.BAD_FRAME),
         (frame(type="on_call", on="yes"), ErrorCode.BAD_FRAME),
         ('{"type":"ping","x":"' + "é" * (MAX_FRAME_BYTES // 2) + '"}', ErrorCode.TOO_LONG),
+        ('{"type":"say","room":"g","text":"\\ud800 hi","nonce":"n"}', ErrorCode.BAD_FRAME),
+        ('{"type":"report","room":"g","message":"1-0","reason":"\\udfff"}', ErrorCode.BAD_FRAME),
     ],
     ids=[
         "bad-json",
@@ -124,6 +126,8 @@ def test_decodes_valid_frames(raw: str, expected: object) -> None:
         "rating-bool",
         "on-call-type",
         "frame-over-64k-bytes",
+        "lone-surrogate-text",
+        "lone-surrogate-reason",
     ],
 )
 def test_refuses_bad_frames_with_their_code(raw: str, code: ErrorCode) -> None:
