@@ -255,9 +255,20 @@ def _assemble(
         busy = close["jiffies"][0] - open_["jiffies"][0]
         total = close["jiffies"][1] - open_["jiffies"][1]
         cores = os.cpu_count() or 1
+        cores_busy = cores * busy / total if total else None
+        ours = [row["cpu_seconds"] for row in server_rows]
+        ours += load["generator"].get("cpu_seconds_in_window") or []
+        if redis.private:
+            ours.append(redis_row["cpu_seconds"])
+        others = None
+        if cores_busy is not None and None not in ours:
+            others = round(max(0.0, cores_busy - sum(ours) / window), 2)
         out["machine_window"] = {
             "busy_percent_all_cores": round(100 * busy / total, 1) if total else None,
-            "cores_busy": round(cores * busy / total, 2) if total else None,
+            "cores_busy": None if cores_busy is None else round(cores_busy, 2),
+            # What the rest of the machine used (the runner itself, other programs): on a
+            # shared machine this is what disturbed the numbers.
+            "cores_busy_outside_the_run": others,
         }
     return out
 
@@ -337,6 +348,11 @@ def findings(report: dict[str, Any]) -> list[str]:
             "the machine was over 90% busy on all cores: servers, Redis and generator "
             "competed for CPU"
         )
+    if (machine.get("cores_busy_outside_the_run") or 0) > 0.2:
+        notes.append(
+            f"other programs used {machine['cores_busy_outside_the_run']} cores during the "
+            "window: the machine was shared, numbers may be disturbed"
+        )
     if not notes:
         notes.append("no loss, no duplicates, no errors; generator not saturated")
     return notes
@@ -365,6 +381,7 @@ def _n(value: float | None) -> str:
 
 def format_report(report: dict[str, Any]) -> str:
     m, sc, res = report["machine"], report["scenario"], report["results"]
+    mw = report.get("machine_window", {})
     gen = res["generator"]
     lines = [
         "Peerline load benchmark",
@@ -415,8 +432,9 @@ def format_report(report: dict[str, Any]) -> str:
         f"  redis  CPU {rw['cpu_seconds']} s ({rw['cpu_percent_of_core']}% of a core)"
         + ("  [shared Redis: includes other clients]" if rw["shared_with_others"] else ""),
         f"  redis commands in window: {top}",
-        f"  machine: {report.get('machine_window', {}).get('busy_percent_all_cores')}% of all "
-        f"cores busy ({report.get('machine_window', {}).get('cores_busy')} cores)",
+        f"  machine: {mw.get('busy_percent_all_cores')}% of all cores busy "
+        f"({mw.get('cores_busy')} cores; outside this run's processes: "
+        f"{mw.get('cores_busy_outside_the_run')} cores)",
         "",
         "Generator",
         f"  CPU per worker {gen.get('cpu_seconds_in_window')} s "
@@ -453,7 +471,34 @@ def parser() -> argparse.ArgumentParser:
         help="write the JSON report here (default: bench/results/<time>-<scenario>.json)",
     )
     p.add_argument("--keep-logs", action="store_true", help="keep server logs and program file")
+    p.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="first wait up to this long for the machine to be idle (under 15%% busy for 3 s); "
+        "for shared machines",
+    )
     return p
+
+
+def wait_for_idle(limit: float, busy_below: float = 0.15, for_seconds: float = 3.0) -> bool:
+    """Waits (at most `limit` s) until all cores are under `busy_below` busy for a while."""
+    deadline = time.monotonic() + limit
+    calm_since: float | None = None
+    last = procs.machine_jiffies()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = procs.machine_jiffies()
+        busy, total = now[0] - last[0], now[1] - last[1]
+        last = now
+        if total and busy / total < busy_below:
+            calm_since = calm_since or time.monotonic()
+            if time.monotonic() - calm_since >= for_seconds:
+                return True
+        else:
+            calm_since = None
+    return False
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -466,6 +511,9 @@ def main(argv: list[str] | None = None) -> int:
         print("--processes and --rooms must be at least 1", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _terminate)
+    if args.wait_idle > 0:
+        idle = wait_for_idle(args.wait_idle)
+        print(f"machine idle: {idle}", file=sys.stderr)
     report = run(args)
     text = format_report(report)
     print(text)
