@@ -256,13 +256,14 @@ def _assemble(
         total = close["jiffies"][1] - open_["jiffies"][1]
         cores = os.cpu_count() or 1
         cores_busy = cores * busy / total if total else None
-        ours = [row["cpu_seconds"] for row in server_rows]
+        ours: list[float | None] = [row["cpu_seconds"] for row in server_rows]
         ours += load["generator"].get("cpu_seconds_in_window") or []
         if redis.private:
             ours.append(redis_row["cpu_seconds"])
+        known = [c for c in ours if c is not None]
         others = None
-        if cores_busy is not None and None not in ours:
-            others = round(max(0.0, cores_busy - sum(ours) / window), 2)
+        if cores_busy is not None and len(known) == len(ours):
+            others = round(max(0.0, cores_busy - sum(known) / window), 2)
         out["machine_window"] = {
             "busy_percent_all_cores": round(100 * busy / total, 1) if total else None,
             "cores_busy": None if cores_busy is None else round(cores_busy, 2),
