@@ -92,12 +92,18 @@ class Conversation:
         self.conn.send(error_frame(code, detail, ref))
 
     async def receive(self, raw: str) -> None:
+        # Every frame pays, garbage included, before any work is spent on it.
+        limited = not self.frame_bucket.allow(self.ctx.clock())
         try:
             frame = decode(raw)
         except FrameError as exc:
-            self.refuse(exc.code, exc.detail, exc.ref)
+            self.refuse(
+                ErrorCode.RATE_LIMITED if limited else exc.code,
+                "too many frames; slow down" if limited else exc.detail,
+                exc.ref,
+            )
             return
-        if not self.frame_bucket.allow(self.ctx.clock()):
+        if limited:
             self.refuse(ErrorCode.RATE_LIMITED, "too many frames; slow down", frame.ref)
             return
         try:
@@ -174,7 +180,12 @@ class Conversation:
         )
         self.conn.send(_encode_with_raw(joined))
         self.conn.finish_join(room, cursor, live=not history.more)
-        count = await self.ctx.store.presence(room, f"{person.pid}|{self.conn.id}", True)
+        # The join has happened; a presence count that cannot be had now is not an error
+        # for it (the next change, or the 30 s refresh, brings the count).
+        try:
+            count = await self.ctx.store.presence(room, f"{person.pid}|{self.conn.id}", True)
+        except StoreUnavailable:
+            return
         self.conn.send(encode({"type": "presence", "room": room, "count": count}))
 
     async def say(self, frame: Say) -> None:
@@ -215,7 +226,7 @@ class Conversation:
         view.last_typing = now
         signal = encode({"type": "typing", "room": frame.room, "from": self.conn.person.name})
         # Fire and forget through the store's writer: a lost typing hint harms nobody.
-        self._spawn(self.ctx.store.publish_signal(frame.room, self.conn.id, signal))
+        self._spawn(self.ctx.store.publish_signal(frame.room, self.conn.person.pid, signal))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

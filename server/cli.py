@@ -38,7 +38,11 @@ def serve_forever(host: str, port: int) -> int:
 
     from server.app import StartupError, create_app
 
-    logs.configure(os.environ.get("PEERLINE_LOG_LEVEL", "INFO"))
+    level = os.environ.get("PEERLINE_LOG_LEVEL", "INFO").upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        print("peerline: PEERLINE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR", file=sys.stderr)
+        return 2
+    logs.configure(level)
     try:
         settings = Settings.from_environ(os.environ)
         app = create_app(settings)

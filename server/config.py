@@ -96,15 +96,13 @@ class Settings:
             config_path=config_path,
             retention_seconds=_positive(env, "PEERLINE_RETENTION_DAYS", 30.0) * SECONDS_PER_DAY,
             rate_per_minute=_positive(env, "PEERLINE_RATE_PER_MINUTE", 100.0),
-            rate_burst=int(_positive(env, "PEERLINE_RATE_BURST", 10.0)),
+            rate_burst=_whole(env, "PEERLINE_RATE_BURST", 10),
             ping_seconds=_positive(env, "PEERLINE_PING_SECONDS", 20.0),
             cookie_secure=_boolean(env, "PEERLINE_COOKIE_SECURE", True),
             # Hourly keeps trimmed content at most an hour past its retention deadline.
             purge_seconds=_positive(env, "PEERLINE_PURGE_SECONDS", 3600.0),
             # P1/W6: enough for a shared clinic Wi-Fi, not for a script minting identities.
-            sessions_per_address_per_hour=int(
-                _positive(env, "PEERLINE_SESSIONS_PER_ADDRESS_PER_HOUR", 30.0)
-            ),
+            sessions_per_address_per_hour=_whole(env, "PEERLINE_SESSIONS_PER_ADDRESS_PER_HOUR", 30),
             redis_prefix=env.get("PEERLINE_REDIS_PREFIX", "pl:"),
             program=load_program(config_path),
         )
@@ -120,6 +118,19 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
     if not value > 0:
         raise ConfigError(f"{name} must be greater than zero, got {raw!r}")
+    return value
+
+
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1, got {raw!r}")
     return value
 
 
@@ -188,6 +199,8 @@ def parse_program(data: Mapping[str, object], where: str = "program file") -> Pr
     for i, r in enumerate(tables("rooms")):
         ctx = f"rooms[{i}]."
         room_id = need_str(r, "id", ctx)
+        if room_id.startswith("dm-"):
+            raise ConfigError(f"{where}: {ctx}id {room_id!r}: ids starting dm- are direct rooms")
         if not ROOM_ID_PATTERN.match(room_id):
             raise ConfigError(f"{where}: {ctx}id {room_id!r} must match {ROOM_ID_PATTERN.pattern}")
         if any(existing.id == room_id for existing in rooms):

@@ -21,7 +21,9 @@ from server.protocol import CloseCode
 log = logging.getLogger(__name__)
 
 OUTBOX_MAX_FRAMES = 256  # R6: a socket this far behind is not reading
-OUTBOX_MAX_BYTES = 1 << 20  # R6: 1 MiB of unsent frames per socket at most
+# R6: about 1 MiB of unsent frames per socket. Counted in characters, which is bytes for the
+# ASCII-heavy JSON we send (and at most 4 MiB of UTF-8), to spare an encode per frame.
+OUTBOX_MAX_CHARS = 1 << 20
 SEND_TIMEOUT_SECONDS = 10.0  # R6: one frame that cannot be written in 10 s means a dead peer
 
 
@@ -70,7 +72,7 @@ class Connection:
         self.rooms: dict[str, RoomView] = {}
         self._socket = socket
         self._outbox: deque[str] = deque()
-        self._outbox_bytes = 0
+        self._outbox_chars = 0
         self._wake = asyncio.Event()
         self._held: list[tuple[str, tuple[int, int], str]] | None = None
         self.closed = False
@@ -88,8 +90,8 @@ class Connection:
         if self.closed:
             return
         self._outbox.append(text)
-        self._outbox_bytes += len(text)
-        if len(self._outbox) > OUTBOX_MAX_FRAMES or self._outbox_bytes > OUTBOX_MAX_BYTES:
+        self._outbox_chars += len(text)
+        if len(self._outbox) > OUTBOX_MAX_FRAMES or self._outbox_chars > OUTBOX_MAX_CHARS:
             self.close(CloseCode.TOO_SLOW, "too slow")
             return
         self._wake.set()
@@ -107,7 +109,7 @@ class Connection:
         self.closed = True
         self.close_code = code
         self._outbox.clear()
-        self._outbox_bytes = 0
+        self._outbox_chars = 0
         self._closer = asyncio.get_running_loop().create_task(self._close_socket(code, reason))
         self._wake.set()
 
@@ -121,7 +123,7 @@ class Connection:
             self._wake.clear()
             while self._outbox and not self.closed:
                 text = self._outbox.popleft()
-                self._outbox_bytes -= len(text)
+                self._outbox_chars -= len(text)
                 try:
                     await asyncio.wait_for(self._socket.send_text(text), SEND_TIMEOUT_SECONDS)
                 except TimeoutError:

@@ -122,8 +122,10 @@ class Hub:
         return message_text(message.room, message.id, plain)
 
     def on_signal(self, room: str, skip: str, frame: str) -> None:
+        # `skip` names a socket (presence: the joiner was told directly) or a person (typing:
+        # none of the typer's own sockets is told).
         for conn in list(self.rooms.get(room, ())):
-            if conn.id != skip:
+            if skip not in (conn.id, conn.person.pid):
                 conn.send(frame)
 
     def on_erased(self, erasure: Erasure) -> None:

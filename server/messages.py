@@ -1,7 +1,8 @@
 """What a stored message holds inside its ciphertext, and the frames built from it.
 
-Pure: bytes and dicts in and out. The author id travels only inside the ciphertext, so a
-copy of Redis shows neither words nor who wrote them.
+Pure: bytes and dicts in and out. Text, pseudonym and author id travel inside the
+ciphertext. What a copy of Redis still shows is metadata: which message ids one anonymous
+session wrote (kept so that erasure can find them) and when.
 """
 
 from __future__ import annotations

@@ -199,7 +199,9 @@ def decode(raw: str) -> ClientFrame:
     if not isinstance(data, dict):
         raise FrameError(ErrorCode.BAD_FRAME, "a frame is a JSON object")
     ref = data.get("ref")
-    if ref is not None and not (isinstance(ref, str) and len(ref) <= MAX_REF_CHARS):
+    if ref is not None and not (
+        isinstance(ref, str) and len(ref) <= MAX_REF_CHARS and _encodable(ref)
+    ):
         raise FrameError(ErrorCode.BAD_FRAME, f"ref is a string of at most {MAX_REF_CHARS}")
     kind = data.get("type")
     if not isinstance(kind, str):
@@ -209,6 +211,14 @@ def decode(raw: str) -> ClientFrame:
         raise FrameError(ErrorCode.UNKNOWN_TYPE, "unknown frame type", ref)
     frame: ClientFrame = parser(_Fields(data, ref))
     return frame
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class _Fields:
@@ -263,8 +273,10 @@ def _join(f: _Fields) -> Join:
     if since is not None and not (isinstance(since, str) and parse_message_id(since)):
         raise f.fail("since must be a message id or null")
     invite = f.data.get("invite")
-    if invite is not None and not (isinstance(invite, str) and 0 < len(invite) <= 128):
-        raise f.fail(f"invite must be a string of at most {MAX_INVITE_CHARS} characters")
+    if invite is not None:
+        if not (isinstance(invite, str) and 0 < len(invite) <= MAX_INVITE_CHARS):
+            raise f.fail(f"invite must be a string of at most {MAX_INVITE_CHARS} characters")
+        f.unicode("invite", invite)
     return Join(f.ref, f.room(), since, invite)
 
 
@@ -320,10 +332,8 @@ def encode(frame: dict[str, Any]) -> str:
 
 
 def error_frame(code: ErrorCode, detail: str, ref: str | None = None) -> str:
-    frame: dict[str, Any] = {"type": "error", "code": code.value, "detail": detail}
-    if ref is not None:
-        frame["ref"] = ref
-    return encode(frame)
+    # PROTOCOL.md shows `ref` on every error; it is null when the frame carried none.
+    return encode({"type": "error", "code": code.value, "detail": detail, "ref": ref})
 
 
 def with_ref(frame: dict[str, Any], ref: str | None) -> dict[str, Any]:

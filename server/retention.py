@@ -29,6 +29,8 @@ async def purge(
     try:
         for room in rooms:
             trimmed += await store.trim(room, minimum)
+        # Reports quote a message id and a sealed reason: content, so the same clock applies.
+        trimmed += await store.trim_reports(minimum)
     except StoreUnavailable:
         log.warning("purge skipped: store unavailable")
         return trimmed

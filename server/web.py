@@ -61,7 +61,7 @@ class Web:
     async def readyz(self, request: Request) -> Response:
         if await self.ctx.store.ping():
             return JSONResponse({"status": "ready"})
-        return error(503, "store_unavailable", "the store does not answer")
+        return error(503, "unavailable", "the store does not answer")
 
     async def metrics(self, request: Request) -> Response:
         ready = await self.ctx.store.ping()
@@ -144,7 +144,8 @@ class Web:
         if not self.origin_allowed(request):
             return error(403, "forbidden", "requests must come from this site")
         try:
-            found = await self.participant(request)
+            # Erasing must work for a session accepted under an older consent text too.
+            found = await self.participant(request, any_consent=True)
             if found is None:
                 return error(401, "no_session", "no participant session")
             session, digest = found
@@ -156,13 +157,17 @@ class Web:
         self.set_cookie(response, "", 0)
         return response
 
-    async def participant(self, conn: HTTPConnection) -> tuple[Session, str] | None:
+    async def participant(
+        self, conn: HTTPConnection, *, any_consent: bool = False
+    ) -> tuple[Session, str] | None:
         token = conn.cookies.get(self.cookie_name)
         if not token or len(token) > 128:
             return None
         digest = token_digest(token)
         session = await self.ctx.store.get_session(digest, PARTICIPANT_SESSION_SECONDS)
-        if session is None or session.consent_version != self.ctx.settings.program.consent_version:
+        if session is None:
+            return None
+        if not any_consent and session.consent_version != self.ctx.settings.program.consent_version:
             # A changed consent text needs a fresh acceptance (Part 2 notice at admission).
             return None
         return session, digest

@@ -51,7 +51,7 @@ class MemoryStore:
         self._subscribed: set[str] = set()
         self._dedup: dict[str, tuple[dict[str, str], float]] = {}
         self._authored: dict[str, list[tuple[str, str]]] = {}
-        self._reports: list[dict[str, str | bytes]] = []
+        self._reports: list[tuple[tuple[int, int], dict[str, str | bytes]]] = []
         self._counters: dict[str, tuple[int, float]] = {}
 
     def describe(self) -> str:
@@ -108,6 +108,7 @@ class MemoryStore:
         dedup, dedup_expiry = self._dedup.get(author, ({}, 0.0))
         if dedup_expiry <= now:
             dedup = {}
+        nonce = f"{room} {nonce}"  # a nonce names one message in one room
         prior = dedup.get(nonce)
         if prior is not None:
             return AppendResult(prior, created=False)
@@ -217,8 +218,17 @@ class MemoryStore:
         return erasure
 
     async def add_report(self, fields: dict[str, str | bytes]) -> str:
-        self._reports.append(dict(fields))
-        return str(len(self._reports))
+        last = self._reports[-1][0] if self._reports else None
+        report_id = next_id(last, int(self._clock() * 1000))
+        self._reports.append((report_id, dict(fields)))
+        return format_id(report_id)
+
+    async def trim_reports(self, min_id: str) -> int:
+        floor = parse_id(min_id)
+        kept = [(i, r) for i, r in self._reports if i >= floor]
+        trimmed = len(self._reports) - len(kept)
+        self._reports = kept
+        return trimmed
 
     async def count_recent(self, key: str, window_seconds: int) -> int:
         now = self._clock()
@@ -236,6 +246,6 @@ class MemoryStore:
                 out += [key_id.encode(), blob]
         for session, _ in self._sessions.values():
             out += [session.pid.encode(), session.name.encode()]
-        for report in self._reports:
+        for _, report in self._reports:
             out += [v if isinstance(v, bytes) else v.encode() for v in report.values()]
         return out

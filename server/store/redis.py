@@ -341,7 +341,7 @@ class RedisStore:
                 f"{self._p}dedup:{author}",
                 f"{self._p}by:{author}",
                 message_id,
-                nonce,
+                f"{room} {nonce}",  # a nonce names one message in one room
                 key_id,
                 blob,
                 retention_ms,
@@ -483,6 +483,12 @@ class RedisStore:
         pipe.xtrim(self._stream(room), minid=min_id, approximate=False)
         pipe.set(self._floor(room), min_id)
         trimmed, _ = await self._call(pipe.execute())
+        return int(trimmed)
+
+    async def trim_reports(self, min_id: str) -> int:
+        trimmed = await self._call(
+            self._redis.xtrim(f"{self._p}reports", minid=min_id, approximate=False)
+        )
         return int(trimmed)
 
     async def add_report(self, fields: dict[str, str | bytes]) -> str:

@@ -58,7 +58,7 @@ async def test_sends_while_redis_is_down_get_an_error_never_an_ack(own_redis: Re
         assert error["code"] == "unavailable"
         assert not [f for f in a.frames if f["type"] == "ack" and f["nonce"] == "n-during"]
         status, _, body = http_json("GET", f"{server.base}/readyz")
-        assert status == 503 and body["error"] == "store_unavailable"
+        assert status == 503 and body["error"] == "unavailable"
 
         # Redis comes back empty (its data is gone, as after a crash without persistence).
         restarted = start_private_redis(port)

@@ -67,6 +67,21 @@ async def test_typing_and_presence_cross_processes(pair: Pair) -> None:
     await b.close()
 
 
+async def test_typing_is_not_echoed_to_the_typers_other_sockets(pair: Pair) -> None:
+    cookie = new_participant(pair[0].base)
+    first = await Participant(pair[0], cookie).connect()
+    second = await Participant(pair[1], cookie).connect()
+    other = await Participant(pair[1], new_participant(pair[1].base)).connect()
+    for p in (first, second, other):
+        await p.join("general")
+    await first.send(type="typing", room="general")
+    await other.expect("typing", room="general")
+    await asyncio.sleep(0.2)
+    assert not [f for f in second.frames if f["type"] == "typing"]
+    for p in (first, second, other):
+        await p.close()
+
+
 async def test_resume_with_since_gets_exactly_the_missed_messages(pair: Pair) -> None:
     a, b = await two_people(pair, "families")
     first = await a.say("families", "before the drop", "n0")

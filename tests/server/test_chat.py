@@ -106,3 +106,15 @@ def test_upgrade_without_origin_or_cookie_is_refused(
         ):
             pass
         assert caught.value.code == 1008
+
+
+def test_garbage_frames_pay_for_the_rate_limit_too(setup: tuple[TestClient, FailingStore]) -> None:
+    client, _ = setup
+    with connect(client) as ws:
+        ws.receive_json()
+        codes = []
+        for _ in range(120):  # the frame bucket holds 10 x the say burst (100)
+            ws.send_text("{garbage")
+            codes.append(ws.receive_json()["code"])
+        assert codes[:100] == ["bad_json"] * 100
+        assert "rate_limited" in codes[100:]

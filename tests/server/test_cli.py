@@ -51,3 +51,9 @@ def test_embedded_mode_says_so_in_its_first_log_line() -> None:
     first = json.loads(server.log_text().splitlines()[0])
     assert "embedded" in first["msg"] and "nothing is kept across restarts" in first["msg"]
     assert first["ts"].endswith("+00:00")  # UTC
+
+
+def test_a_bad_log_level_is_refused_cleanly() -> None:
+    result = peerline("serve", "--port", "1", env={"PEERLINE_LOG_LEVEL": "loud"})
+    assert result.returncode == 2 and "PEERLINE_LOG_LEVEL" in result.stderr
+    assert "Traceback" not in result.stderr

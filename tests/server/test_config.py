@@ -47,6 +47,7 @@ def test_demo_program_has_real_us_resources_and_an_invite_room() -> None:
         (with_(escalation={"ack_seconds": 0}), "ack_seconds"),
         (with_(quick_exit_url="javascript:alert(1)"), "quick_exit_url"),
         (with_(name=""), "name must be"),
+        (with_(rooms=[{"id": "dm-lobby", "name": "x"}]), "direct rooms"),
     ],
     ids=[
         "no-consent",
@@ -59,6 +60,7 @@ def test_demo_program_has_real_us_resources_and_an_invite_room() -> None:
         "bad-ack",
         "bad-exit-url",
         "no-name",
+        "direct-room-id",
     ],
 )
 def test_bad_program_files_fail_with_a_message_naming_the_field(

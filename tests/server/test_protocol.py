@@ -99,6 +99,8 @@ def test_decodes_valid_frames(raw: str, expected: object) -> None:
         ('{"type":"ping","x":"' + "é" * (MAX_FRAME_BYTES // 2) + '"}', ErrorCode.TOO_LONG),
         ('{"type":"say","room":"g","text":"\\ud800 hi","nonce":"n"}', ErrorCode.BAD_FRAME),
         ('{"type":"report","room":"g","message":"1-0","reason":"\\udfff"}', ErrorCode.BAD_FRAME),
+        ('{"type":"ping","ref":"\\ud800"}', ErrorCode.BAD_FRAME),
+        ('{"type":"join","room":"officers","invite":"\\udc00"}', ErrorCode.BAD_FRAME),
     ],
     ids=[
         "bad-json",
@@ -128,6 +130,8 @@ def test_decodes_valid_frames(raw: str, expected: object) -> None:
         "frame-over-64k-bytes",
         "lone-surrogate-text",
         "lone-surrogate-reason",
+        "lone-surrogate-ref",
+        "lone-surrogate-invite",
     ],
 )
 def test_refuses_bad_frames_with_their_code(raw: str, code: ErrorCode) -> None:

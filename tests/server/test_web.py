@@ -153,3 +153,21 @@ def test_health_ready_and_metrics_without_content(client: TestClient) -> None:
     text = client.get("/metrics").text
     assert "peerline_sockets 0" in text and "peerline_sessions_created_total 1" in text
     assert str(body["pseudonym"]) not in text
+
+
+def test_erase_works_after_the_consent_text_changed() -> None:
+    # Regression: a session accepted under an older consent could never be erased.
+    from dataclasses import replace
+
+    from server.store.memory import MemoryStore
+
+    store = MemoryStore()
+    old = Settings.from_environ({})
+    with TestClient(create_app(old, store=store), base_url=BASE) as before:
+        cookie, _ = accept(before)
+    pair = cookie.split(";")[0]
+    new = replace(old, program=replace(old.program, consent_version="2027-01-01"))
+    with TestClient(create_app(new, store=store), base_url=BASE) as after:
+        assert after.get("/api/session", headers={"cookie": pair}).status_code == 401
+        erased = after.delete("/api/session", headers={"cookie": pair, "origin": BASE})
+        assert erased.status_code == 204

@@ -104,6 +104,25 @@ async def test_append_dedups_by_author_and_nonce(harness: Harness) -> None:
     assert [m.id for m in history.messages] == [first.id, other_author.id]
 
 
+async def test_a_nonce_names_one_message_per_room(harness: Harness) -> None:
+    # Regression: a nonce reused in another room was acked with the first room's id and the
+    # second message silently dropped.
+    here = await say(harness, "general", "one", nonce="n1")
+    there = await say(harness, "families", "two", nonce="n1")
+    assert here.created and there.created
+    assert [m.blob[:3] for m in (await harness.store.history("families", None)).messages] == [
+        b"two"
+    ]
+
+
+async def test_reports_expire_with_the_purge(harness: Harness) -> None:
+    # Redis stamps report ids with its own clock, so the cut-offs here are far from "now".
+    await harness.store.add_report({"room": "general", "message": "1-0", "k": "k1", "d": b"x"})
+    await harness.store.add_report({"room": "general", "message": "2-0", "k": "k1", "d": b"y"})
+    assert await harness.store.trim_reports("1000-0") == 0
+    assert await harness.store.trim_reports("99999999999999-0") == 2
+
+
 async def test_sealer_sees_the_final_id(harness: Harness) -> None:
     result = await say(harness, "general", "bound")
     (stored,) = (await harness.store.history("general", None)).messages
