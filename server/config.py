@@ -80,6 +80,7 @@ class Settings:
     cookie_secure: bool
     purge_seconds: float
     sessions_per_address_per_hour: int
+    metrics_token: str | None
     redis_prefix: str
     program: Program = field(repr=False)
 
@@ -103,6 +104,7 @@ class Settings:
             purge_seconds=_positive(env, "PEERLINE_PURGE_SECONDS", 3600.0),
             # P1/W6: enough for a shared clinic Wi-Fi, not for a script minting identities.
             sessions_per_address_per_hour=_whole(env, "PEERLINE_SESSIONS_PER_ADDRESS_PER_HOUR", 30),
+            metrics_token=env.get("PEERLINE_METRICS_TOKEN") or None,
             redis_prefix=env.get("PEERLINE_REDIS_PREFIX", "pl:"),
             program=load_program(config_path),
         )

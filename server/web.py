@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
 import secrets
@@ -64,6 +65,11 @@ class Web:
         return error(503, "unavailable", "the store does not answer")
 
     async def metrics(self, request: Request) -> Response:
+        expected = self.ctx.settings.metrics_token
+        if expected is not None:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+                return error(401, "unauthorized", "metrics need the operator's token")
         ready = await self.ctx.store.ping()
         return PlainTextResponse(
             self.ctx.metrics.render(ready), media_type="text/plain; version=0.0.4"

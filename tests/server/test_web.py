@@ -171,3 +171,13 @@ def test_erase_works_after_the_consent_text_changed() -> None:
         assert after.get("/api/session", headers={"cookie": pair}).status_code == 401
         erased = after.delete("/api/session", headers={"cookie": pair, "origin": BASE})
         assert erased.status_code == 204
+
+
+def test_metrics_can_require_the_operators_token() -> None:
+    settings = Settings.from_environ({"PEERLINE_METRICS_TOKEN": "op-secret"})
+    with TestClient(create_app(settings), base_url=BASE) as client:
+        assert client.get("/metrics").status_code == 401
+        wrong = client.get("/metrics", headers={"authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and wrong.json()["error"] == "unauthorized"
+        right = client.get("/metrics", headers={"authorization": "Bearer op-secret"})
+        assert right.status_code == 200 and "peerline_sockets" in right.text
