@@ -35,6 +35,7 @@ const state = {
   joinRequest: null, // {room, since, invite}
   lastId: new Map(), // room -> id of the last message received there
   ownIds: new Set(),
+  clockOffset: 0, // server clock minus this device's clock, from the Date header
   typingSentAt: 0,
   typers: new Map(), // name -> time the hint expires
   typingTimer: null,
@@ -145,6 +146,8 @@ async function load() {
     return;
   }
   applyInfo(info.body);
+  const serverDate = Date.parse(info.date || "");
+  if (!Number.isNaN(serverDate)) state.clockOffset = serverDate - Date.now();
   if (session.status === 200 && session.body) {
     state.me = String(session.body.pseudonym || "");
     enterRooms({ resume: true });
@@ -461,15 +464,26 @@ function onJoined(frame) {
     messages.clearConfirmed();
     state.lastId.delete(room);
   }
+  // Unsent messages first (after a reload they come from sessionStorage), so a history copy
+  // of one whose ack was lost can be matched with it.
+  for (const item of outbox.forRoom(room)) messages.addPending(item, state.me);
   for (const message of history) {
     if (!message || typeof message.id !== "string") continue;
     state.lastId.set(room, maxId(state.lastId.get(room), message.id));
-    messages.addMessage(message, isOwn(message), { force: fresh });
+    const own = isOwn(message);
+    if (messages.addMessage(message, own, { force: fresh }) && own) hideEchoedPending(message);
   }
   if (frame.more === true) {
     // More follow: ask from the last one we got until the server has no more.
     sendJoin(room, { since: state.lastId.get(room) || null });
     return;
+  }
+  if (!state.lastId.get(room)) {
+    // An empty room. Resume from "now" on the server's clock (ids are server milliseconds),
+    // so whatever is said while away comes back in full on a reconnect; a null `since` would
+    // bring only the latest 50. A minute of margin covers the estimate's error.
+    const serverNow = Date.now() + state.clockOffset;
+    state.lastId.set(room, `${Math.max(0, Math.floor(serverNow - 60_000))}-0`);
   }
   state.joinRequest = null;
   state.joinedRoom = room;
@@ -482,6 +496,13 @@ function onJoined(frame) {
     messages.scrollToBottom();
   }
   flushOutbox(room);
+}
+
+/** A message of mine that history brought back may be a pending one whose ack was lost. */
+function hideEchoedPending(message) {
+  for (const item of outbox.forRoom(message.room)) {
+    if (item.everSent && item.text === message.text && messages.hidePending(item.nonce)) return;
+  }
 }
 
 function isOwn(message) {
@@ -641,6 +662,7 @@ function sendSay(item) {
   });
   if (sent) {
     item.sentAt = Date.now();
+    item.everSent = true;
     item.retryAt = 0;
     messages.setState(item.nonce, "sending");
   }
@@ -866,6 +888,10 @@ function wire() {
   Object.defineProperty(window, "__peerline", {
     value: Object.freeze({
       dropSocket: (options) => connection.drop(options || {}),
+      reconnectNow: () => {
+        connection.holdUntil = 0;
+        connection.nudge();
+      },
       isConnected: () => connection.isReady,
       pendingCount: () => outbox.size,
     }),

@@ -25,7 +25,7 @@ async function request(method, path, body) {
       data = null;
     }
   }
-  return { status: response.status, body: data };
+  return { status: response.status, body: data, date: response.headers.get("date") };
 }
 
 export const getInfo = () => request("GET", "/api/info");

@@ -140,9 +140,9 @@ export class MessageList {
     );
     li.dataset.nonce = item.nonce;
     li.classList.add("pending");
-    this.keepPinned(() => this.list.append(li), true);
     this.byNonce.set(item.nonce, li);
     this.setState(item.nonce, "waiting");
+    this.keepPinned(() => this.list.append(li), true);
   }
 
   /** The pending message's state: "waiting" (no connection), "sending", "retrying". */
@@ -157,6 +157,23 @@ export class MessageList {
     li.querySelector(".msg-state").textContent = label || "";
   }
 
+  /**
+   * A resumed history just showed one of my messages with the same words as this pending
+   * one: most likely it is the same message, stored before the connection dropped. Hide the
+   * pending copy until the ack says which id it has, so the words are not shown twice.
+   */
+  hidePending(nonce) {
+    const li = this.byNonce.get(nonce);
+    if (!li || li.hidden) return false;
+    li.hidden = true;
+    return true;
+  }
+
+  isHidden(nonce) {
+    const li = this.byNonce.get(nonce);
+    return Boolean(li && li.hidden);
+  }
+
   /** The server acknowledged: the message now has its id. */
   ackPending(nonce, id) {
     const li = this.byNonce.get(nonce);
@@ -166,6 +183,7 @@ export class MessageList {
       li.remove(); // already shown (from history after a reconnect)
       return;
     }
+    li.hidden = false;
     delete li.dataset.nonce;
     li.classList.remove("pending");
     li.querySelector(".msg-state").textContent = "";
@@ -180,6 +198,7 @@ export class MessageList {
   failPending(nonce, detail) {
     const li = this.byNonce.get(nonce);
     if (!li) return;
+    li.hidden = false;
     li.classList.remove("pending");
     li.classList.add("failed");
     const state = li.querySelector(".msg-state");

@@ -18,7 +18,7 @@ function newNonce() {
 export class Outbox {
   constructor(storage = safeSessionStorage()) {
     this.storage = storage;
-    this.items = new Map(); // nonce -> {nonce, room, text, created, sentAt}
+    this.items = new Map(); // nonce -> {nonce, room, text, created, sentAt, everSent}
     this.disabled = false;
     this.load();
   }
@@ -48,6 +48,7 @@ export class Outbox {
             text: item.text,
             created: Number(item.created) || Date.now(),
             sentAt: 0,
+            everSent: true, // from before a reload: it may have reached the server
           });
         }
       }
@@ -76,7 +77,14 @@ export class Outbox {
   }
 
   add(room, text) {
-    const item = { nonce: newNonce(), room, text, created: Date.now(), sentAt: 0 };
+    const item = {
+      nonce: newNonce(),
+      room,
+      text,
+      created: Date.now(),
+      sentAt: 0,
+      everSent: false,
+    };
     this.items.set(item.nonce, item);
     this.save();
     return item;

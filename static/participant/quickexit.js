@@ -58,7 +58,7 @@ export function installEscapeShortcut(target = window) {
   target.addEventListener(
     "keydown",
     (event) => {
-      if (event.key !== "Escape" || event.repeat) return;
+      if (event.key !== "Escape" || event.repeat || event.isComposing) return;
       const now = Date.now();
       presses = presses.filter((t) => now - t < ESCAPE_WINDOW_MS);
       presses.push(now);

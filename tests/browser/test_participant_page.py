@@ -118,7 +118,9 @@ def test_quick_exit_leaves_no_trace(people: People) -> None:
     route_quick_exit(page)
     dana.accept()
     dana.join()
-    dana.say(f"Before leaving {tag()}")
+    before = f"Before leaving {tag()}"
+    dana.say(before)
+    expect(dana.messages(before)).not_to_have_class(re.compile(r"\bpending\b"))
     # Something in both storages: a canary in localStorage, and an unsent message (held while
     # the socket is down) in sessionStorage.
     page.evaluate("localStorage.setItem('canary', 'x')")
@@ -175,7 +177,25 @@ def test_erase_removes_my_messages_everywhere(people: People) -> None:
     expect(dialog).to_be_hidden()
     expect(gale.messages(words)).to_have_count(1)
 
+    # The server cannot erase right now (503): the page says so, and nothing was erased.
+    fran.page.route(
+        "**/api/session",
+        lambda route: route.fulfill(
+            status=503,
+            content_type="application/json",
+            body='{"error": "unavailable", "detail": "storage is unavailable"}',
+        )
+        if route.request.method == "DELETE"
+        else route.continue_(),
+    )
     fran.page.get_by_role("button", name="Erase my messages").click()
+    dialog.get_by_role("button", name="Erase everything").click()
+    expect(fran.page.locator("#erase-status")).to_contain_text("Nothing was erased")
+    expect(dialog).to_be_visible()
+    fran.page.unroute("**/api/session")
+    expect(gale.messages(words)).to_have_count(1)
+
+    # Now for real.
     dialog.get_by_role("button", name="Erase everything").click()
     expect(fran.page.get_by_role("heading", name="Your messages were erased.")).to_be_visible()
     expect(gale.messages(words)).to_have_count(0)  # the `erased` frame reached Gale
@@ -261,6 +281,7 @@ def test_reconnect_delivers_unsent_words_exactly_once(people: People) -> None:
 
     # After the reconnect: Jo's words reach Kim once, and Jo gets what was missed.
     expect(kim.messages(offline)).to_have_count(1)
+    expect(jo.page.locator("#messages li.pending")).to_have_count(0)
     expect(jo.messages(offline)).to_have_count(1)
     expect(jo.messages(offline)).not_to_have_class(re.compile(r"\bpending\b"))
     expect(jo.messages(missed)).to_have_count(1)
@@ -310,10 +331,27 @@ def test_lost_ack_is_resent_with_the_same_nonce(people: People) -> None:
     lee.join()
     max_.join()
 
-    lost["armed"] = True
     words = f"This ack gets lost {tag()}"
+    # Count how many copies of the words Lee can see at any moment, not only at the end.
+    lee.page.evaluate(
+        """(words) => {
+            window.__most = 0;
+            const list = document.getElementById("messages");
+            const count = () => {
+                const shown = [...list.querySelectorAll("li.msg")]
+                    .filter((li) => !li.hidden && li.textContent.includes(words)).length;
+                window.__most = Math.max(window.__most, shown);
+            };
+            new MutationObserver(count).observe(list, {
+                childList: true, subtree: true, attributes: true, characterData: true,
+            });
+        }""",
+        words,
+    )
+    lost["armed"] = True
     lee.say(words)
     expect(max_.messages(words)).to_have_count(1)
+    expect(lee.page.locator("#messages li.pending")).to_have_count(0)
     expect(lee.messages(words)).to_have_count(1)
     expect(lee.messages(words)).not_to_have_class(re.compile(r"\bpending\b"))
     assert len(lost["nonces"]) == 1
@@ -322,5 +360,143 @@ def test_lost_ack_is_resent_with_the_same_nonce(people: People) -> None:
     max_.page.wait_for_timeout(500)
     expect(max_.messages(words)).to_have_count(1)
     expect(lee.messages(words)).to_have_count(1)
+    assert lee.page.evaluate("window.__most") == 1  # never shown twice, even for a moment
     lee.assert_only_app_requests()
     max_.assert_only_app_requests()
+
+
+def test_reload_keeps_unsent_words(people: People) -> None:
+    """Unsent messages live in sessionStorage: a reload sends them, once."""
+    nat, oli = people(), people()
+    nat.accept()
+    oli.accept()
+    nat.join()
+    oli.join()
+    nat.page.evaluate("window.__peerline.dropSocket({reconnectAfterMs: 60000})")
+    words = f"Typed before a reload {tag()}"
+    nat.say(words)
+    expect(nat.page.locator("#messages li.pending", has_text=words)).to_have_count(1)
+    nat.page.reload()
+    # Back in the same room, the words sent once and shown once.
+    expect(nat.page.locator("#chat-title")).to_have_text("General recovery")
+    expect(oli.messages(words)).to_have_count(1)
+    expect(nat.page.locator("#messages li.pending")).to_have_count(0)
+    expect(nat.messages(words)).to_have_count(1)
+    oli.page.wait_for_timeout(300)
+    expect(oli.messages(words)).to_have_count(1)
+    assert nat.page.evaluate("sessionStorage.getItem('peerline.pending')") is None
+    nat.assert_only_app_requests()
+    oli.assert_only_app_requests()
+
+
+def test_session_ended_elsewhere_returns_to_consent(people: People) -> None:
+    """The server closes the socket with 1008 when the session is gone: no retry loop, the
+    consent screen comes back."""
+    pat = people()
+    pat.accept()
+    pat.join()
+    other = pat.context.new_page()
+    other.goto(f"{pat.base}/healthz")
+    status = other.evaluate("fetch('/api/session', {method: 'DELETE'}).then((r) => r.status)")
+    assert status == 204
+    other.close()
+    page = pat.page
+    expect(page.get_by_role("button", name="I accept")).to_be_visible()
+    expect(page.locator("#consent-note")).to_contain_text("Your session has ended")
+    sockets = len(pat.sockets)
+    page.wait_for_timeout(1500)
+    assert len(pat.sockets) == sockets  # it did not try to reconnect
+    pat.assert_only_app_requests()
+
+
+def test_resume_pages_through_a_long_gap(people: People) -> None:
+    """More than one page of history (200) arrives while away: the page joins again from the
+    last id it got until `more` is false, and shows every message once, in order."""
+    quinn, rae = people(), people()
+    quinn.accept()
+    rae.accept()
+    quinn.join()
+    rae.join()
+    quinn.page.evaluate("window.__peerline.dropSocket({reconnectAfterMs: 60000})")
+    expect(quinn.page.locator("#conn-banner")).to_have_text(re.compile("Reconnecting"))
+    mark, count = tag(), 250
+    acks = rae.page.evaluate(
+        """async ([mark, count]) => {
+            const ws = new WebSocket(`ws://${location.host}/ws`);
+            let acks = 0;
+            await new Promise((resolve, reject) => {
+                ws.onerror = reject;
+                ws.onmessage = (event) => {
+                    const frame = JSON.parse(event.data);
+                    if (frame.type === "hello") {
+                        ws.send(JSON.stringify({ type: "join", room: "general", since: null }));
+                    } else if (frame.type === "joined") {
+                        for (let i = 0; i < count; i++) {
+                            const text = `${mark} #${String(i).padStart(3, "0")}`;
+                            ws.send(JSON.stringify({ type: "say", room: "general", text, nonce: `${mark}-${i}` }));
+                        }
+                    } else if (frame.type === "ack" && ++acks === count) {
+                        resolve();
+                    }
+                };
+            });
+            ws.close();
+            return acks;
+        }""",
+        [mark, count],
+    )
+    assert acks == count
+    quinn.page.evaluate("window.__peerline.reconnectNow()")
+    expect(quinn.messages(mark)).to_have_count(count, timeout=15_000)
+    texts = quinn.page.locator("#messages li.msg .msg-text").all_inner_texts()
+    mine = [t for t in texts if t.startswith(mark)]
+    assert mine == [f"{mark} #{i:03d}" for i in range(count)]
+    quinn.assert_only_app_requests()
+    rae.assert_only_app_requests()
+
+
+def test_unavailable_say_stays_pending_and_is_retried(people: People) -> None:
+    """A say refused with `unavailable` is not lost: it is sent again, same nonce, soon."""
+    sam, tay = people(), people()
+    seen: dict[str, list[str]] = {"says": [], "refused": []}
+
+    def route(ws: Any) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            if isinstance(message, str) and '"type":"say"' in message:
+                frame = json.loads(message)
+                seen["says"].append(frame["nonce"])
+                if not seen["refused"]:
+                    seen["refused"].append(frame["nonce"])
+                    ws.send(
+                        json.dumps(
+                            {
+                                "type": "error",
+                                "code": "unavailable",
+                                "detail": "storage is unavailable; retry shortly",
+                                "ref": frame.get("ref"),
+                            }
+                        )
+                    )
+                    return
+            server.send(message)
+
+        ws.on_message(from_page)
+        server.on_message(lambda message: ws.send(message))
+
+    sam.page.route_web_socket(re.compile(r"/ws$"), route)
+    sam.accept()
+    tay.accept()
+    sam.join()
+    tay.join()
+    words = f"Refused once, then sent {tag()}"
+    sam.say(words)
+    pending = sam.page.locator("#messages li.pending", has_text=words)
+    expect(pending).to_contain_text("storage is unavailable")
+    expect(tay.messages(words)).to_have_count(1)
+    expect(sam.page.locator("#messages li.pending")).to_have_count(0)
+    expect(sam.messages(words)).to_have_count(1)
+    assert seen["says"] == [seen["refused"][0]] * 2
+    sam.assert_only_app_requests()
+    tay.assert_only_app_requests()
