@@ -180,13 +180,15 @@ def test_erase_removes_my_messages_everywhere(people: People) -> None:
     # The server cannot erase right now (503): the page says so, and nothing was erased.
     fran.page.route(
         "**/api/session",
-        lambda route: route.fulfill(
-            status=503,
-            content_type="application/json",
-            body='{"error": "unavailable", "detail": "storage is unavailable"}',
-        )
-        if route.request.method == "DELETE"
-        else route.continue_(),
+        lambda route: (
+            route.fulfill(
+                status=503,
+                content_type="application/json",
+                body='{"error": "unavailable", "detail": "storage is unavailable"}',
+            )
+            if route.request.method == "DELETE"
+            else route.continue_()
+        ),
     )
     fran.page.get_by_role("button", name="Erase my messages").click()
     dialog.get_by_role("button", name="Erase everything").click()
