@@ -836,6 +836,10 @@ function startAgain() {
 
 function wire() {
   byId("quick-exit").addEventListener("click", quickExit);
+  // Every dialog has its own Quick exit: a modal dialog covers the one in the header.
+  for (const node of document.querySelectorAll("[data-action=quick-exit]")) {
+    node.addEventListener("click", quickExit);
+  }
   installEscapeShortcut(window);
   onQuickExit(() => {
     outbox.disable();

@@ -157,6 +157,19 @@ def test_escape_three_times_is_a_quick_exit(people: People) -> None:
     eli.assert_only_app_requests(allowed=(QUICK_EXIT_ORIGIN,))
 
 
+def test_quick_exit_works_while_a_dialog_is_open(people: People) -> None:
+    """A modal dialog covers the header, so each dialog carries its own Quick exit."""
+    flo = people(PHONE)
+    route_quick_exit(flo.page)
+    flo.open()
+    flo.page.get_by_role("button", name="Get help now").first.click()
+    dialog = flo.page.locator("#help-dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Quick exit").click()
+    flo.page.wait_for_url(f"{QUICK_EXIT_ORIGIN}/**")
+    flo.assert_only_app_requests(allowed=(QUICK_EXIT_ORIGIN,))
+
+
 def test_erase_removes_my_messages_everywhere(people: People) -> None:
     fran, gale = people(), people()
     fran.accept()
