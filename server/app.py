@@ -113,6 +113,7 @@ def create_app(
             Route("/api/session", web.create_session, methods=["POST"]),
             Route("/api/session", web.current_session, methods=["GET"]),
             Route("/api/session", web.delete_session, methods=["DELETE"]),
+            Route("/api/session/end", web.end_session, methods=["POST"]),
             WebSocketRoute("/ws", web.websocket),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],

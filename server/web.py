@@ -163,6 +163,21 @@ class Web:
         self.set_cookie(response, "", 0)
         return response
 
+    async def end_session(self, request: Request) -> Response:
+        """Quick Exit: forget this device's session at once, keep the messages."""
+        if not self.origin_allowed(request):
+            return error(403, "forbidden", "requests must come from this site")
+        try:
+            found = await self.participant(request, any_consent=True)
+            if found is not None:
+                session, digest = found
+                await self.ctx.store.end_session(digest, session.pid)
+        except StoreUnavailable:
+            return error(503, "unavailable", "storage is unavailable; retry shortly")
+        response = Response(status_code=204, headers={"Clear-Site-Data": '"cookies", "storage"'})
+        self.set_cookie(response, "", 0)
+        return response
+
     async def participant(
         self, conn: HTTPConnection, *, any_consent: bool = False
     ) -> tuple[Session, str] | None:

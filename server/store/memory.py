@@ -217,6 +217,11 @@ class MemoryStore:
             asyncio.get_running_loop().call_soon(self._listener.on_erased, erasure)
         return erasure
 
+    async def end_session(self, digest: str, pid: str) -> None:
+        self._sessions.pop(digest, None)
+        if self._listener is not None:
+            asyncio.get_running_loop().call_soon(self._listener.on_erased, Erasure(pid, {}))
+
     async def add_report(self, fields: dict[str, str | bytes]) -> str:
         last = self._reports[-1][0] if self._reports else None
         report_id = next_id(last, int(self._clock() * 1000))

@@ -478,6 +478,13 @@ class RedisStore:
         await self._call(pipe.execute())
         return Erasure(pid, ids_by_room)
 
+    async def end_session(self, digest: str, pid: str) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.delete(self._session(digest))
+        # An erasure with nothing erased: every process closes the person's sockets.
+        pipe.publish(self._control(), json.dumps({"op": "erase", "pid": pid, "ids": {}}))
+        await self._call(pipe.execute())
+
     async def trim(self, room: str, min_id: str) -> int:
         pipe = self._redis.pipeline(transaction=False)
         pipe.xtrim(self._stream(room), minid=min_id, approximate=False)

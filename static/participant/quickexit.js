@@ -26,6 +26,17 @@ export function onQuickExit(hook) {
 
 export function quickExit() {
   try {
+    // Forget this device's session on the server too, so the next person to open the site
+    // here is not let back in under this name. Sent, never awaited: leaving comes first.
+    fetch("/api/session/end", {
+      method: "POST",
+      keepalive: true,
+      credentials: "same-origin",
+    }).catch(() => {});
+  } catch {
+    /* no fetch: the cookie's own lifetime still applies */
+  }
+  try {
     window.localStorage.clear();
   } catch {
     /* blocked storage: nothing stored either */

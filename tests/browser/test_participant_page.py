@@ -144,6 +144,10 @@ def test_quick_exit_leaves_no_trace(people: People) -> None:
     other = dana.context.new_page()
     other.goto(f"{dana.base}/healthz")
     assert other.evaluate("localStorage.length") == 0
+    # The session ended on the server too: whoever opens the site next on this device
+    # meets the consent screen, not this person's chat.
+    status = other.evaluate("fetch('/api/session').then(r => r.status)")
+    assert status == 401
     dana.assert_only_app_requests(allowed=(QUICK_EXIT_ORIGIN,))
 
 

@@ -390,6 +390,33 @@ async def test_erase_removes_everything_and_closes_every_socket(
     await c.close()
 
 
+async def test_quick_exit_ends_the_session_everywhere_and_keeps_messages(pair: Pair) -> None:
+    cookie = new_participant(pair[0].base)
+    a1 = await Participant(pair[0], cookie).connect()
+    a2 = await Participant(pair[1], cookie).connect()
+    await a1.join("early-days")
+    kept = await a1.say("early-days", "this stays", "qe-1")
+    status, _, _ = http_json(
+        "POST",
+        f"{pair[0].base}/api/session/end",
+        headers={"cookie": cookie, "origin": "https://evil.example"},
+    )
+    assert status == 403
+    status, headers, _ = http_json(
+        "POST",
+        f"{pair[0].base}/api/session/end",
+        headers={"cookie": cookie, "origin": pair[0].base},
+    )
+    assert status == 204 and "cookies" in headers["clear-site-data"]
+    assert await a1.closed() == 1008 and await a2.closed() == 1008
+    status, _, _ = http_json("GET", f"{pair[1].base}/api/session", headers={"cookie": cookie})
+    assert status == 401
+    other = await Participant(pair[1], new_participant(pair[1].base)).connect()
+    history = (await other.join("early-days"))["history"]
+    assert kept["id"] in [m["id"] for m in history]
+    await other.close()
+
+
 async def test_readyz_and_metrics(pair: Pair) -> None:
     status, _, body = http_json("GET", f"{pair[0].base}/readyz")
     assert status == 200 and body == {"status": "ready"}

@@ -209,6 +209,15 @@ async def test_erase_removes_messages_session_and_nonces(harness: Harness) -> No
     await until(lambda: any(e.pid == "bob" for e in harness.listener.erasures))
 
 
+async def test_ending_a_session_keeps_the_messages(harness: Harness) -> None:
+    await harness.store.create_session("d1", Session("alice", "A", "v1", frozenset()), 60)
+    kept = await say(harness, "general", "stays")
+    await harness.store.end_session("d1", "alice")
+    assert await harness.store.get_session("d1", 60) is None
+    assert [m.id for m in (await harness.store.history("general", None)).messages] == [kept.id]
+    await until(lambda: any(e.pid == "alice" for e in harness.listener.erasures))
+
+
 async def test_presence_counts_people_not_sockets_and_signals_changes(harness: Harness) -> None:
     await harness.store.subscribe("general")
     assert await harness.store.presence("general", "alice|c1", True) == 1
