@@ -534,6 +534,7 @@ async def _worker(
 
 
 def _worker_main(spec: LoadSpec, index: int, start_q: Any, result_q: Any) -> None:
+    procs.die_with_parent()  # a runner killed with SIGKILL takes its workers along
     try:
         client = CLIENTS[spec.client](spec)
         credentials = client.prepare(spec.worker_ids(index))
@@ -630,10 +631,13 @@ def run_load(spec: LoadSpec, observer: Observer | None = None) -> dict[str, Any]
             for q in start_qs:
                 with contextlib.suppress(Exception):
                     q.put(None)
+        finished = len(results) == spec.workers
         for proc in workers:
+            if not finished:  # an error or a signal: do not wait for their deadlines
+                proc.terminate()
             proc.join(5)
             if proc.is_alive():
-                proc.terminate()
+                proc.kill()
                 proc.join(5)
     worker_cpu = [
         None if b is None or a is None else round(a - b, 3)

@@ -35,8 +35,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the runner dies, however it dies."""
+def die_with_parent() -> None:
+    """In a child (before exec, or first thing): get SIGTERM when its parent dies, however."""
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -181,7 +181,7 @@ class RedisHandle:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         handle = cls(
             f"redis://127.0.0.1:{port}/0", private=True, process=process, directory=directory
@@ -274,7 +274,7 @@ class ServerHandle:
             env=full,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         return cls(port, process, log_path, log)
 

@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     except BaseException as exc:
         keep = True
         report["failed"] = f"{type(exc).__name__}: {exc}"
-        for server in servers:
+        for server in servers if isinstance(exc, Exception) else ():
             print(
                 f"--- server {server.port} log tail ({server.log_path}) ---\n{server.log_tail()}",
                 file=sys.stderr,
