@@ -9,6 +9,7 @@ import { maxId } from "./participant/ids.js";
 import { MessageList } from "./participant/messages.js";
 import { Outbox } from "./participant/outbox.js";
 import {
+  clearAllStorage,
   installEscapeShortcut,
   onQuickExit,
   quickExit,
@@ -91,18 +92,6 @@ function storageSet(key, value) {
   }
 }
 
-function clearAllStorage() {
-  try {
-    window.localStorage.clear();
-  } catch {
-    /* nothing */
-  }
-  try {
-    window.sessionStorage.clear();
-  } catch {
-    /* nothing */
-  }
-}
 
 function showView(name, { focus = true } = {}) {
   state.view = name;

@@ -19,6 +19,20 @@ export function setExitUrl(url) {
   }
 }
 
+/** Wipe both web storages of this origin; blocked storage held nothing either. */
+export function clearAllStorage() {
+  try {
+    window.localStorage.clear();
+  } catch {
+    /* nothing */
+  }
+  try {
+    window.sessionStorage.clear();
+  } catch {
+    /* nothing */
+  }
+}
+
 /** A synchronous step to run on exit (close the socket, stop writing storage). */
 export function onQuickExit(hook) {
   hooks.push(hook);
@@ -36,16 +50,7 @@ export function quickExit() {
   } catch {
     /* no fetch: the cookie's own lifetime still applies */
   }
-  try {
-    window.localStorage.clear();
-  } catch {
-    /* blocked storage: nothing stored either */
-  }
-  try {
-    window.sessionStorage.clear();
-  } catch {
-    /* as above */
-  }
+  clearAllStorage();
   for (const hook of hooks) {
     try {
       hook();
