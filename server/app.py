@@ -27,7 +27,14 @@ from server.protocol import CloseCode
 from server.retention import purge
 from server.store import Store, StoreUnavailable
 from server.store.memory import MemoryStore
-from server.web import STATIC_DIR, Web, method_not_allowed, not_found, server_error
+from server.web import (
+    STATIC_DIR,
+    Web,
+    method_not_allowed,
+    not_found,
+    server_error,
+    store_unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +124,12 @@ def create_app(
             WebSocketRoute("/ws", web.websocket),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
-        exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
+        exception_handlers={
+            404: not_found,
+            405: method_not_allowed,
+            StoreUnavailable: store_unavailable,
+            500: server_error,
+        },
         lifespan=lifespan,
     )
     app.state.ctx = ctx

@@ -111,24 +111,21 @@ class Web:
             return error(400, "consent_required", "accept the current consent version to continue")
         address = request.client.host if request.client else "unknown"
         bucket = "addr:" + self.addresses.digest(address, self.ctx.clock())
-        try:
-            if (
-                await self.ctx.store.count_recent(bucket, ADDRESS_WINDOW_SECONDS)
-                > self.ctx.settings.sessions_per_address_per_hour
-            ):
-                return error(
-                    429,
-                    "rate_limited",
-                    "too many new sessions; try later",
-                    {"Retry-After": str(ADDRESS_WINDOW_SECONDS)},
-                )
-            token = new_token()
-            session = Session(new_id(), new_pseudonym(), program.consent_version, frozenset())
-            await self.ctx.store.create_session(
-                token_digest(token), session, PARTICIPANT_SESSION_SECONDS
+        if (
+            await self.ctx.store.count_recent(bucket, ADDRESS_WINDOW_SECONDS)
+            > self.ctx.settings.sessions_per_address_per_hour
+        ):
+            return error(
+                429,
+                "rate_limited",
+                "too many new sessions; try later",
+                {"Retry-After": str(ADDRESS_WINDOW_SECONDS)},
             )
-        except StoreUnavailable:
-            return error(503, "unavailable", "storage is unavailable; retry shortly")
+        token = new_token()
+        session = Session(new_id(), new_pseudonym(), program.consent_version, frozenset())
+        await self.ctx.store.create_session(
+            token_digest(token), session, PARTICIPANT_SESSION_SECONDS
+        )
         self.ctx.metrics.sessions_created += 1
         response = JSONResponse(
             {"pseudonym": session.name, "consent_version": session.consent_version}, 201
@@ -137,10 +134,7 @@ class Web:
         return response
 
     async def current_session(self, request: Request) -> Response:
-        try:
-            found = await self.participant(request)
-        except StoreUnavailable:
-            return error(503, "unavailable", "storage is unavailable; retry shortly")
+        found = await self.participant(request)
         if found is None:
             return error(401, "no_session", "no participant session")
         session, _ = found
@@ -149,31 +143,27 @@ class Web:
     async def delete_session(self, request: Request) -> Response:
         if not self.origin_allowed(request):
             return error(403, "forbidden", "requests must come from this site")
-        try:
-            # Erasing must work for a session accepted under an older consent text too.
-            found = await self.participant(request, any_consent=True)
-            if found is None:
-                return error(401, "no_session", "no participant session")
-            session, digest = found
-            await self.ctx.store.erase(digest, session.pid)
-        except StoreUnavailable:
-            return error(503, "unavailable", "storage is unavailable; nothing was erased")
+        # Erasing must work for a session accepted under an older consent text too.
+        found = await self.participant(request, any_consent=True)
+        if found is None:
+            return error(401, "no_session", "no participant session")
+        session, digest = found
+        await self.ctx.store.erase(digest, session.pid)
         self.ctx.metrics.erasures += 1
-        response = Response(status_code=204, headers={"Clear-Site-Data": '"cookies", "storage"'})
-        self.set_cookie(response, "", 0)
-        return response
+        return self.forget_device()
 
     async def end_session(self, request: Request) -> Response:
         """Quick Exit: forget this device's session at once, keep the messages."""
         if not self.origin_allowed(request):
             return error(403, "forbidden", "requests must come from this site")
-        try:
-            found = await self.participant(request, any_consent=True)
-            if found is not None:
-                session, digest = found
-                await self.ctx.store.end_session(digest, session.pid)
-        except StoreUnavailable:
-            return error(503, "unavailable", "storage is unavailable; retry shortly")
+        found = await self.participant(request, any_consent=True)
+        if found is not None:
+            session, digest = found
+            await self.ctx.store.end_session(digest, session.pid)
+        return self.forget_device()
+
+    def forget_device(self) -> Response:
+        """204 that makes the browser drop the cookie and this site's storage."""
         response = Response(status_code=204, headers={"Clear-Site-Data": '"cookies", "storage"'})
         self.set_cookie(response, "", 0)
         return response
@@ -287,6 +277,12 @@ async def not_found(request: Request, exc: Any) -> Response:
 
 async def method_not_allowed(request: Request, exc: Any) -> Response:
     return error(405, "method_not_allowed", "method not allowed")
+
+
+async def store_unavailable(request: Request, exc: Exception) -> Response:
+    # Every store write is idempotent (erase, session end, counters), so a retry is safe
+    # whatever part of the request got through.
+    return error(503, "unavailable", "storage is unavailable; retry shortly")
 
 
 async def server_error(request: Request, exc: Exception) -> Response:

@@ -181,3 +181,38 @@ def test_metrics_can_require_the_operators_token() -> None:
         assert wrong.status_code == 401 and wrong.json()["error"] == "unauthorized"
         right = client.get("/metrics", headers={"authorization": "Bearer op-secret"})
         assert right.status_code == 200 and "peerline_sockets" in right.text
+
+
+def test_an_unreachable_store_answers_503_unavailable_on_every_route() -> None:
+    from server.store import StoreUnavailable
+    from server.store.memory import MemoryStore
+
+    class DownStore(MemoryStore):
+        async def get_session(self, digest: str, ttl_seconds: float) -> None:
+            raise StoreUnavailable("down")
+
+        async def count_recent(self, key: str, window_seconds: int) -> int:
+            raise StoreUnavailable("down")
+
+    with TestClient(
+        create_app(Settings.from_environ({}), store=DownStore()), base_url=BASE
+    ) as client:
+        responses = [
+            client.get("/api/session", headers={"cookie": "__Host-peerline=x"}),
+            client.delete("/api/session", headers={"cookie": "__Host-peerline=x", "origin": BASE}),
+            client.post(
+                "/api/session/end", headers={"cookie": "__Host-peerline=x", "origin": BASE}
+            ),
+            client.post(
+                "/api/session",
+                json={"consent_version": "2026-11-01", "accept": True},
+                headers={"origin": BASE},
+            ),
+        ]
+        for response in responses:
+            assert response.status_code == 503
+            assert response.json() == {
+                "error": "unavailable",
+                "detail": "storage is unavailable; retry shortly",
+            }
+            assert "set-cookie" not in response.headers
