@@ -97,11 +97,10 @@ class Conversation:
         try:
             frame = decode(raw)
         except FrameError as exc:
-            self.refuse(
-                ErrorCode.RATE_LIMITED if limited else exc.code,
-                "too many frames; slow down" if limited else exc.detail,
-                exc.ref,
-            )
+            if limited:
+                self.refuse(ErrorCode.RATE_LIMITED, "too many frames; slow down", exc.ref)
+            else:
+                self.refuse(exc.code, exc.detail, exc.ref)
             return
         if limited:
             self.refuse(ErrorCode.RATE_LIMITED, "too many frames; slow down", frame.ref)

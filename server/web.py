@@ -23,7 +23,7 @@ from server.addresses import AddressHasher
 from server.chat import Context, Conversation
 from server.connection import Connection, Person
 from server.identity import new_id, new_pseudonym, new_token, token_digest
-from server.protocol import MAX_FRAME_BYTES, CloseCode, ErrorCode, error_frame
+from server.protocol import CloseCode, ErrorCode, error_frame
 from server.store import Session, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -257,9 +257,6 @@ class Web:
             text = message.get("text")
             if text is None:
                 conn.close(CloseCode.UNSUPPORTED_DATA, "text frames only")
-                return
-            if len(text) > MAX_FRAME_BYTES // 4 and len(text.encode()) > MAX_FRAME_BYTES:
-                conn.close(CloseCode.TOO_BIG, "frame too big")
                 return
             await chat.receive(text)
 
