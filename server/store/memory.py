@@ -68,10 +68,13 @@ class MemoryStore:
 
     def _room(self, room: str) -> _Room:
         state = self._rooms.get(room)
-        now = self._clock()
-        if state is None or (state.expires and state.expires <= now and state.ids):
-            state = _Room(last=state.last if state else None, floor=state.floor if state else None)
-            self._rooms[room] = state
+        if state is None:
+            state = self._rooms[room] = _Room()
+        elif state.ids and state.expires <= self._clock():
+            # Like the Redis stream's TTL: the content goes, the ids keep rising, and the
+            # people in the room stay counted.
+            state.ids.clear()
+            state.entries.clear()
         return state
 
     async def create_session(self, digest: str, session: Session, ttl_seconds: float) -> None:

@@ -230,6 +230,18 @@ async def test_presence_counts_people_not_sockets_and_signals_changes(harness: H
     assert await harness.store.presence("general", "alice|c2", False) == 1
 
 
+async def test_presence_outlives_the_expiry_of_a_rooms_messages(harness: Harness) -> None:
+    # Regression (embedded store): a room whose content expired was rebuilt from scratch,
+    # dropping the people in it from the count.
+    assert await harness.store.presence("general", "alice|c1", True) == 1
+    await harness.store.append("general", "alice", "n-old", sealer("old"), 10)
+    harness.clock.now += 11  # past the content's 10 s, well inside presence's 90 s
+    await harness.store.append("general", "alice", "n-new", sealer("new"), 10)
+    latest = (await harness.store.history("general", None)).messages
+    assert latest[-1].blob[:3] == b"new"
+    assert await harness.store.presence("general", "bob|c2", True) == 2
+
+
 async def test_signals_reach_subscribers(harness: Harness) -> None:
     await harness.store.subscribe("general")
     await harness.store.publish_signal("general", "c9", '{"type":"typing"}')
