@@ -598,14 +598,14 @@ def run_load(spec: LoadSpec, observer: Observer | None = None) -> dict[str, Any]
             proc.start()
         pids = [p.pid for p in workers if p.pid is not None]
         observer.workers_started(pids)
-        setup: dict[int, float] = {}
-        deadline = time.monotonic() + spec.setup_timeout + 30
-        while len(setup) < spec.workers:
-            kind, w, payload = _get(result_q, deadline, "workers to get ready")
-            if kind == "failed":
-                raise LoadError(f"worker {w} failed during setup:\n{payload}")
-            if kind == "ready":
-                setup[w] = payload
+        _collect(
+            result_q,
+            spec.workers,
+            "ready",
+            time.monotonic() + spec.setup_timeout + 30,
+            "workers to get ready",
+            "during setup",
+        )
         timing["setup_seconds"] = round(time.monotonic() - began, 3)
         start_ns = time.time_ns() + int(LEAD_SECONDS * 1e9)
         for q in start_qs:
@@ -619,13 +619,16 @@ def run_load(spec: LoadSpec, observer: Observer | None = None) -> dict[str, Any]
         _sleep_until_ns(end_ns)
         cpu["after"] = [procs.cpu_seconds(pid) for pid in pids]
         observer.window_closed()
-        deadline = time.monotonic() + spec.drain + 60
-        while len(results) < spec.workers:
-            kind, w, payload = _get(result_q, deadline, "workers to report")
-            if kind == "failed":
-                raise LoadError(f"worker {w} failed:\n{payload}")
-            if kind == "result":
-                results[w] = payload
+        results.update(
+            _collect(
+                result_q,
+                spec.workers,
+                "result",
+                time.monotonic() + spec.drain + 60,
+                "workers to report",
+                "",
+            )
+        )
     finally:
         if not started:
             for q in start_qs:
@@ -661,6 +664,20 @@ def _get(q: Any, deadline: float, what: str) -> tuple[str, int, Any]:
     except queue.Empty:
         raise LoadError(f"timed out waiting for {what}") from None
     return item
+
+
+def _collect(
+    result_q: Any, workers: int, want: str, deadline: float, waiting_for: str, phase: str
+) -> dict[int, Any]:
+    """One `want` message from every worker; a worker's `failed` message ends the run."""
+    got: dict[int, Any] = {}
+    while len(got) < workers:
+        kind, w, payload = _get(result_q, deadline, waiting_for)
+        if kind == "failed":
+            raise LoadError(f"worker {w} failed{' ' + phase if phase else ''}:\n{payload}")
+        if kind == want:
+            got[w] = payload
+    return got
 
 
 def aggregate(spec: LoadSpec, parts: list[dict[str, Any]]) -> dict[str, Any]:
