@@ -761,7 +761,7 @@ function onReported(frame) {
   state.reportTarget = null;
   setStatus(
     "chat-status",
-    "Thank you for the report. A moderator will look at it; the writer will not know who reported it.",
+    "Thank you for the report. It is kept for this program's moderators; the writer will not know who reported it.",
   );
 }
 
