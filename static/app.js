@@ -16,6 +16,14 @@ import {
   setExitUrl,
 } from "./participant/quickexit.js";
 import { renderResources, resourceItem } from "./participant/resources.js";
+import {
+  feedbackDone,
+  feedbackFailed,
+  feedbackSending,
+  readFeedback,
+  resetFeedback,
+  showFeedback,
+} from "./participant/feedback.js";
 
 const MAX_TEXT = 4000;
 const TYPING_SEND_MS = 2000; // send `typing` at most once every 2 s
@@ -23,8 +31,10 @@ const TYPING_SHOW_MS = 3000; // show "X is typing…" for 3 s after the last sig
 const ACK_WAIT_MS = 15000; // a say with no answer this long is sent again (same nonce)
 const RETRY_AFTER_MS = 3000; // a say refused as `unavailable` is retried after this
 const ROOM_KEY = "peerline.room";
+const WAITING_KEY = "peerline.waiting"; // the topic of a one-to-one request still waiting
+const DIRECT_TITLE = "Private chat with a supporter";
 
-const VIEWS = ["loading", "consent", "rooms", "chat", "erased", "ended"];
+const VIEWS = ["loading", "consent", "rooms", "waiting", "chat", "erased", "ended"];
 
 const state = {
   info: null,
@@ -44,6 +54,13 @@ const state = {
   endedDuringErase: false,
   reportTarget: null, // {id, button}
   inviteRoom: null,
+  // One-to-one support: the request while waiting, the direct rooms this person is in, and
+  // the ones a supporter has ended (no more writing there, feedback may be asked).
+  support: null, // {topic, ticket}
+  cancelPending: false,
+  direct: new Set(),
+  endedRooms: new Set(),
+  firstHello: true,
 };
 
 const outbox = new Outbox();
@@ -106,7 +123,8 @@ function showView(name, { focus = true } = {}) {
 
 function updateBanner() {
   const banner = byId("conn-banner");
-  const needsSocket = state.me && (state.view === "rooms" || state.view === "chat");
+  const needsSocket =
+    state.me && (state.view === "rooms" || state.view === "chat" || state.view === "waiting");
   const text =
     !needsSocket || connection.stopped || connection.isReady
       ? ""
@@ -152,6 +170,25 @@ async function load() {
   loadFailed(api.failureText(session, "Peerline could not check your session."));
 }
 
+function readWaiting() {
+  try {
+    const saved = JSON.parse(storageGet(WAITING_KEY) || "null");
+    if (!saved || typeof saved !== "object") return null;
+    return { topic: typeof saved.topic === "string" ? saved.topic : null };
+  } catch {
+    return null;
+  }
+}
+
+/** Forget every trace of one-to-one support (session gone, erased, banned). */
+function forgetSupport() {
+  clearSupportRequest();
+  state.cancelPending = false;
+  state.direct.clear();
+  state.endedRooms.clear();
+  state.firstHello = true;
+}
+
 function setStatusText(id, text) {
   byId(id).textContent = text;
 }
@@ -171,6 +208,8 @@ function applyInfo(info) {
   document.title = "Peerline";
   if (typeof info.quick_exit_url === "string") setExitUrl(info.quick_exit_url);
   renderResources(byId("resource-list"), info.resources);
+  renderResources(byId("waiting-resources"), info.resources);
+  byId("support-offer").hidden = info.support !== true;
   renderConsentText(info.consent && info.consent.text);
   renderRooms(Array.isArray(info.rooms) ? info.rooms : []);
 }
@@ -251,8 +290,14 @@ function enterRooms({ resume }) {
   byId("rooms-pseudonym").textContent = state.me;
   byId("chat-pseudonym").textContent = state.me;
   setStatus("rooms-status", "");
+  renderSupportOffer();
   const stored = resume ? storageGet(ROOM_KEY) : null;
-  if (stored && roomById(stored)) {
+  const waiting = resume ? readWaiting() : null;
+  if (waiting) {
+    // A reload while waiting for a supporter: keep waiting (the request is sent again).
+    state.support = { topic: waiting.topic, ticket: null };
+    showWaiting();
+  } else if (stored && roomById(stored)) {
     // A reload inside a room: go back into it as soon as the socket is up.
     beginRoom(stored);
     showView("rooms");
@@ -280,7 +325,19 @@ function beginRoom(roomId) {
   state.room = roomId;
   state.joinedRoom = null;
   const room = roomById(roomId);
-  state.roomName = room ? String(room.name) : roomId;
+  state.roomName = state.direct.has(roomId) ? DIRECT_TITLE : room ? String(room.name) : roomId;
+  renderChatMode();
+}
+
+/** A direct room looks and behaves a little differently from a group room. */
+function renderChatMode() {
+  const direct = Boolean(state.room && state.direct.has(state.room));
+  const ended = Boolean(state.room && state.endedRooms.has(state.room));
+  document.body.dataset.direct = direct || ended ? "yes" : "no";
+  byId("chat-leave").textContent = direct || ended ? "Back to rooms" : "Leave room";
+  byId("chat-support").hidden = !(state.info && state.info.support === true) || direct || ended;
+  byId("composer").hidden = ended;
+  byId("chat-ended").hidden = !ended;
 }
 
 function sendJoin(roomId, { since = null, invite = null } = {}) {
@@ -293,7 +350,11 @@ function sendJoin(roomId, { since = null, invite = null } = {}) {
 
 function leaveRoom() {
   const room = state.room;
-  if (room && connection.isReady) connection.send({ type: "leave", room, ref: `leave:${room}` });
+  // A direct room is not left: the supporter is still there, and "Back to my private chat"
+  // on the rooms view returns to it. An ended one is simply closed.
+  const group = room && !state.direct.has(room) && !state.endedRooms.has(room);
+  if (group && connection.isReady) connection.send({ type: "leave", room, ref: `leave:${room}` });
+  if (room) state.endedRooms.delete(room);
   state.room = null;
   state.joinedRoom = null;
   state.joinRequest = null;
@@ -303,6 +364,8 @@ function leaveRoom() {
   messages.reset();
   setStatus("chat-status", "");
   setStatus("rooms-status", "");
+  renderChatMode();
+  renderSupportOffer();
   showView("rooms");
 }
 
@@ -342,9 +405,26 @@ function handleReady(hello) {
   }
   state.joinedRoom = null;
   updateBanner();
-  if (state.room) {
+  const direct = Array.isArray(hello.rooms) ? hello.rooms.filter((r) => typeof r === "string") : [];
+  const first = state.firstHello;
+  state.firstHello = false;
+  for (const room of direct) state.direct.add(room);
+  if (direct.length && (first || state.support)) {
+    // A reload (or a reconnect while waiting) with a one-to-one chat open: go back into it.
+    clearSupportRequest();
+    if (state.room !== direct[0]) beginRoom(direct[0]);
+    setStatus("rooms-status", "Going back to your private chat…");
+  }
+  renderSupportOffer();
+  if (state.room && !state.endedRooms.has(state.room)) {
     // Resume where we were: everything after the last message we got.
     sendJoin(state.room, { since: state.lastId.get(state.room) || null });
+  } else if (state.cancelPending) {
+    state.cancelPending = false;
+    connection.send({ type: "cancel_support", ref: "support:cancel" });
+  } else if (state.support) {
+    // Still waiting: ask again (the server answers with the same ticket while it has it).
+    sendSupportRequest();
   }
 }
 
@@ -373,6 +453,7 @@ function handleEnd(reason) {
   if (reason === "banned") {
     outbox.clear();
     clearAllStorage();
+    forgetSupport();
     state.me = null;
     state.room = null;
     byId("ended-title").textContent = "You can no longer use this chat";
@@ -396,6 +477,7 @@ function sessionGone(note) {
   connection.stop();
   outbox.clear();
   storageSet(ROOM_KEY, null);
+  forgetSupport();
   state.me = null;
   state.room = null;
   state.joinedRoom = null;
@@ -438,6 +520,21 @@ function handleFrame(frame) {
     case "notice":
       onNotice(frame);
       break;
+    case "queued":
+      onQueued(frame);
+      break;
+    case "cancelled":
+      onCancelled();
+      break;
+    case "assigned":
+      onAssigned(frame);
+      break;
+    case "ended":
+      onRoomEnded(frame);
+      break;
+    case "thanks":
+      feedbackDone(true);
+      break;
     default:
       break; // pong and frames this page does not use
   }
@@ -478,7 +575,10 @@ function onJoined(frame) {
   state.joinedRoom = room;
   messages.setBusy(false);
   storageSet(ROOM_KEY, room);
-  byId("chat-title").textContent = String(frame.name || state.roomName);
+  byId("chat-title").textContent = state.direct.has(room)
+    ? DIRECT_TITLE
+    : String(frame.name || state.roomName);
+  renderChatMode();
   setStatus("rooms-status", "");
   if (state.view !== "chat") {
     showView("chat");
@@ -521,6 +621,14 @@ function onError(frame) {
   const code = String(frame.code || "");
   if (ref.startsWith("join:")) {
     onJoinError(ref.slice(5), code, detail);
+    return;
+  }
+  if (ref.startsWith("support:")) {
+    onSupportError(ref.slice(8), code, detail);
+    return;
+  }
+  if (ref === "feedback") {
+    feedbackFailed(detail);
     return;
   }
   if (ref.startsWith("report:")) {
@@ -602,6 +710,12 @@ function onErased(frame) {
 
 function onNotice(frame) {
   if (frame.room && frame.room !== state.room) return;
+  if (frame.kind === "feedback") {
+    // Normally `ended` came first; if not, this notice ends the chat just the same.
+    if (frame.room === state.room && !state.endedRooms.has(frame.room)) onRoomEnded(frame);
+    if (state.view === "chat" && state.endedRooms.has(frame.room)) showFeedback(String(frame.text || ""));
+    return;
+  }
   const resources = Array.isArray(frame.resources) ? frame.resources : [];
   const list = resources.length
     ? el("ul", { className: "resource-list" }, resources.map(resourceItem))
@@ -613,6 +727,148 @@ function onNotice(frame) {
     setStatus("rooms-status", text);
   }
   if (frame.kind === "crisis_resources") openDialog(byId("help-dialog"));
+}
+
+
+// ---- one-to-one support ------------------------------------------------------------------------
+
+/** The rooms view offers the request, or a way back to a private chat that is still open. */
+function renderSupportOffer() {
+  const offered = Boolean(state.info && state.info.support === true);
+  byId("support-offer").hidden = !offered;
+  const open = [...state.direct].some((room) => !state.endedRooms.has(room));
+  byId("support-return-box").hidden = !open;
+  byId("support-form").hidden = open;
+}
+
+function askForSupport(event) {
+  if (event) event.preventDefault();
+  if (state.support) {
+    showWaiting();
+    return;
+  }
+  const topic = byId("support-topic").value.trim().slice(0, 200);
+  state.support = { topic: topic || null, ticket: null };
+  state.cancelPending = false;
+  storageSet(WAITING_KEY, JSON.stringify({ topic: state.support.topic }));
+  if (state.room) leaveRoom();
+  showWaiting();
+  if (connection.isReady) sendSupportRequest();
+  else setStatus("waiting-status", "Connecting… your request is sent as soon as the connection is up.");
+}
+
+function sendSupportRequest() {
+  if (!state.support) return;
+  connection.send({ type: "request_support", topic: state.support.topic, ref: "support:request" });
+}
+
+function showWaiting() {
+  const topic = state.support && state.support.topic;
+  byId("waiting-topic").textContent = topic ? `You said you would like to talk about: ${topic}` : "";
+  byId("waiting-topic").hidden = !topic;
+  byId("support-cancel").disabled = false;
+  showView("waiting");
+}
+
+function onQueued(frame) {
+  if (!state.support) return;
+  state.support.ticket = typeof frame.ticket === "string" ? frame.ticket : null;
+  // No position in line on purpose: it would promise a wait nobody can predict.
+  setStatus("waiting-status", "Your request has been sent. You do not need to do anything else.");
+}
+
+function cancelSupport() {
+  if (!state.support) {
+    showView("rooms");
+    return;
+  }
+  byId("support-cancel").disabled = true;
+  if (connection.isReady) {
+    connection.send({ type: "cancel_support", ref: "support:cancel" });
+    setStatus("waiting-status", "Stopping…");
+    return;
+  }
+  // Not connected: forget it here now and tell the server once the socket is back.
+  state.cancelPending = true;
+  onCancelled();
+}
+
+function onCancelled() {
+  clearSupportRequest();
+  if (state.view === "waiting") {
+    showView("rooms");
+    setStatus("rooms-status", "You stopped waiting. You can ask again at any time.");
+  }
+}
+
+function clearSupportRequest() {
+  state.support = null;
+  storageSet(WAITING_KEY, null);
+  setStatus("waiting-status", "");
+}
+
+function onAssigned(frame) {
+  if (typeof frame.room !== "string") return;
+  clearSupportRequest();
+  state.cancelPending = false;
+  state.direct.add(frame.room);
+  state.endedRooms.delete(frame.room);
+  if (state.room && state.room !== frame.room) leaveRoom();
+  beginRoom(frame.room);
+  setStatus("rooms-status", "A supporter has joined. Opening your private chat…");
+  if (connection.isReady) sendJoin(frame.room, { since: null });
+  renderSupportOffer();
+}
+
+function onRoomEnded(frame) {
+  const room = frame.room;
+  if (typeof room !== "string") return;
+  state.direct.delete(room);
+  renderSupportOffer();
+  if (room !== state.room) {
+    if (state.view === "rooms") setStatus("rooms-status", "The supporter ended your private chat.");
+    return;
+  }
+  state.endedRooms.add(room);
+  storageSet(ROOM_KEY, null);
+  state.typers.clear();
+  renderTyping();
+  resetFeedback();
+  renderChatMode();
+  // Unsent words can no longer go anywhere; say so instead of retrying for ever.
+  for (const item of outbox.forRoom(room)) {
+    outbox.remove(item.nonce);
+    messages.failPending(item.nonce, "the chat had ended");
+  }
+  byId("chat-ended-title").focus();
+}
+
+function onSupportError(what, code, detail) {
+  if (what === "request") {
+    clearSupportRequest();
+    const text =
+      code === "not_available"
+        ? "One-to-one chats are not available right now. The crisis lines under “Get help now” answer any time."
+        : `Your request was not sent: ${detail}.`;
+    showView("rooms");
+    setStatus("rooms-status", text, "error");
+    return;
+  }
+  // cancel: most likely nothing was waiting any more; either way the person is not.
+  onCancelled();
+}
+
+function submitFeedback(event) {
+  event.preventDefault();
+  const room = state.room;
+  const answer = readFeedback();
+  if (!answer || !room) return;
+  const sent = connection.send({ type: "feedback", room, ...answer, ref: "feedback" });
+  if (!sent) {
+    feedbackFailed("not connected; try again in a moment");
+    return;
+  }
+  feedbackSending();
 }
 
 // ---- sending -----------------------------------------------------------------------------------
@@ -786,6 +1042,7 @@ async function confirmErase() {
     connection.stop();
     outbox.clear();
     clearAllStorage();
+    forgetSupport();
     state.me = null;
     state.room = null;
     state.joinedRoom = null;
@@ -854,6 +1111,22 @@ function wire() {
   byId("loading-retry").addEventListener("click", load);
   byId("consent-accept").addEventListener("click", acceptConsent);
   byId("chat-leave").addEventListener("click", leaveRoom);
+  byId("support-form").addEventListener("submit", askForSupport);
+  byId("chat-support").addEventListener("click", () => {
+    leaveRoom();
+    byId("support-topic").focus();
+  });
+  byId("support-return").addEventListener("click", () => {
+    const room = [...state.direct].find((r) => !state.endedRooms.has(r));
+    if (!room) return;
+    beginRoom(room);
+    setStatus("rooms-status", "Opening your private chat…");
+    if (connection.isReady) sendJoin(room, { since: null });
+  });
+  byId("support-cancel").addEventListener("click", cancelSupport);
+  byId("feedback-form").addEventListener("submit", submitFeedback);
+  byId("feedback-skip").addEventListener("click", () => feedbackDone(false));
+  byId("chat-ended-back").addEventListener("click", leaveRoom);
   byId("composer").addEventListener("submit", submitMessage);
   byId("composer-text").addEventListener("input", onComposerInput);
   byId("composer-text").addEventListener("keydown", onComposerKey);
