@@ -20,11 +20,14 @@ from server.addresses import AddressHasher
 from server.chat import Context
 from server.config import Settings
 from server.crypto import KeyRing
+from server.desk import Desk
 from server.headers import SecurityHeaders
 from server.hub import Hub
 from server.metrics import Metrics
+from server.passwords import Passwords
 from server.protocol import CloseCode
 from server.retention import purge
+from server.staff_web import StaffWeb
 from server.store import Store, StoreUnavailable
 from server.store.memory import MemoryStore
 from server.web import (
@@ -65,6 +68,23 @@ def build_store(settings: Settings, clock: Callable[[], float]) -> Store:
     return MemoryStore(clock)
 
 
+def build_desk(
+    settings: Settings, store: Store, hub: Hub, keys: KeyRing, clock: Callable[[], float]
+) -> Desk | None:
+    """One-to-one support and staff accounts live in Redis (accounts are made by the command
+    line, in another process); the embedded store offers neither."""
+    from server.store.redis import RedisStore
+
+    if not isinstance(store, RedisStore):
+        return None
+    from server.store.accounts import StaffStore
+    from server.store.support import SupportStore
+
+    staff = StaffStore(store.client, store.prefix)
+    support = SupportStore(store.client, store.prefix)
+    return Desk(settings, store, hub, keys, staff, support, clock)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -83,12 +103,29 @@ def create_app(
     keys = keys or build_keys(settings)
     metrics = Metrics()
     hub = Hub(store, keys, metrics)
-    ctx = Context(settings, store, hub, keys, metrics, clock)
+    desk = build_desk(settings, store, hub, keys, clock)
+    ctx = Context(settings, store, hub, keys, metrics, clock, desk)
     web = Web(ctx, AddressHasher(clock()))
-    rooms = [room.id for room in settings.program.rooms]
+    passwords = Passwords()
+    staff_web = StaffWeb(
+        settings,
+        store,
+        desk.staff if desk else None,
+        desk,
+        passwords,
+        keys,
+        clock,
+        web.origin_allowed,
+    )
+    web.staff = staff_web
+    group_rooms = [room.id for room in settings.program.rooms]
 
     async def purge_loop() -> None:
         while True:
+            rooms = list(group_rooms)
+            if desk is not None:
+                with contextlib.suppress(StoreUnavailable):
+                    rooms += await desk.support.direct_rooms()
             await purge(store, rooms, settings.retention_seconds, clock, metrics)
             await asyncio.sleep(settings.purge_seconds)
 
@@ -97,6 +134,13 @@ def create_app(
             await asyncio.sleep(PRESENCE_REFRESH_SECONDS)
             with contextlib.suppress(StoreUnavailable):
                 await store.refresh_presence(hub.memberships())
+                if desk is not None:
+                    staff_here = [
+                        pid
+                        for pid, conns in hub.people.items()
+                        if any(not c.person.is_participant for c in conns)
+                    ]
+                    await desk.staff.mark_online(staff_here, clock())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -108,6 +152,7 @@ def create_app(
             hub.close_all(CloseCode.GOING_AWAY, "server going away")
             for job in jobs:
                 job.cancel()
+            passwords.close()
             await store.aclose()
 
     app = Starlette(
@@ -121,6 +166,11 @@ def create_app(
             Route("/api/session", web.current_session, methods=["GET"]),
             Route("/api/session", web.delete_session, methods=["DELETE"]),
             Route("/api/session/end", web.end_session, methods=["POST"]),
+            Route("/console", staff_web.console),
+            Route("/api/staff/login", staff_web.login, methods=["POST"]),
+            Route("/api/staff/logout", staff_web.logout, methods=["POST"]),
+            Route("/api/staff/me", staff_web.me),
+            Route("/api/staff/roster", staff_web.roster),
             WebSocketRoute("/ws", web.websocket),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],

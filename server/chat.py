@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from server.config import Settings
 from server.connection import Connection
@@ -22,6 +22,8 @@ from server.metrics import Metrics
 from server.protocol import (
     PROTOCOL_VERSION,
     AckAlert,
+    Active,
+    CancelSupport,
     Claim,
     ClientFrame,
     End,
@@ -36,17 +38,35 @@ from server.protocol import (
     Report,
     RequestSupport,
     Say,
+    Status,
+    Transfer,
     Typing,
+    Wrapup,
     decode,
     encode,
     error_frame,
+    frame_type,
     with_ref,
 )
 from server.ratelimit import TokenBucket
-from server.rooms import decide_join
+from server.rooms import DIRECT_ROOM_PREFIX, decide_join
+from server.staff import ACTIVITY_WRITE_SECONDS, may_join_group_rooms, may_send
 from server.store import Store, StoreUnavailable, parse_id
 
+if TYPE_CHECKING:
+    from server.desk import Desk
+
 log = logging.getLogger(__name__)
+
+
+class Refusal(Exception):
+    """A frame that will not be applied: the code and detail go back to the sender."""
+
+    def __init__(self, code: ErrorCode, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
 
 TYPING_INTERVAL_SECONDS = 1.0  # PROTOCOL.md: at most one typing signal a second a sender
 # Any frame, not only `say`, costs a token from a second, looser bucket, so a flood of joins
@@ -62,6 +82,7 @@ class Context:
     keys: KeyRing
     metrics: Metrics
     clock: Callable[[], float] = time.time
+    desk: Desk | None = None  # one-to-one support and staff; None on the embedded store
 
 
 class Conversation:
@@ -75,17 +96,30 @@ class Conversation:
             s.rate_per_minute * FRAME_RATE_FACTOR, s.rate_burst * FRAME_RATE_FACTOR, now
         )
         self.invites: frozenset[str] = frozenset()
+        # For staff: records activity for the idle limit (W14), at most once a minute.
+        self.touch: Callable[[], Awaitable[None]] | None = None
+        self.touched = now
 
     def hello(self, direct_rooms: list[str]) -> str:
-        person = self.conn.person
         return encode(
             {
                 "type": "hello",
                 "protocol": PROTOCOL_VERSION,
-                "you": {"name": person.name, "role": person.role, "roles": list(person.roles)},
+                "you": self.you(),
                 "rooms": direct_rooms,
             }
         )
+
+    def you(self) -> dict[str, Any]:
+        person = self.conn.person
+        you: dict[str, Any] = {
+            "name": person.name,
+            "role": person.role,
+            "roles": list(person.roles),
+        }
+        if not person.is_participant:
+            you["id"] = person.pid  # staff ids are random; used to pick a transfer target
+        return you
 
     def refuse(self, code: ErrorCode, detail: str, ref: str | None) -> None:
         self.ctx.metrics.errors[code.value] += 1
@@ -105,8 +139,14 @@ class Conversation:
         if limited:
             self.refuse(ErrorCode.RATE_LIMITED, "too many frames; slow down", frame.ref)
             return
+        if not may_send(self.conn.person.roles, frame_type(frame)):
+            self.refuse(ErrorCode.FORBIDDEN, "this frame is not for your role", frame.ref)
+            return
+        self._activity(frame)
         try:
             await self.apply(frame)
+        except Refusal as exc:
+            self.refuse(exc.code, exc.detail, frame.ref)
         except StoreUnavailable:
             self.ctx.metrics.store_unavailable += 1
             self.refuse(ErrorCode.UNAVAILABLE, "storage is unavailable; retry shortly", frame.ref)
@@ -115,7 +155,16 @@ class Conversation:
             log.exception("frame handler failed for a %s frame", type(frame).__name__)
             self.refuse(ErrorCode.INTERNAL, "internal error", frame.ref)
 
+    def _activity(self, frame: ClientFrame) -> None:
+        if self.touch is None or isinstance(frame, Ping):
+            return
+        now = self.ctx.clock()
+        if now - self.touched >= ACTIVITY_WRITE_SECONDS:
+            self.touched = now
+            self._spawn(self.touch())
+
     async def apply(self, frame: ClientFrame) -> None:
+        desk = self.ctx.desk
         match frame:
             case Say():
                 await self.say(frame)
@@ -130,27 +179,47 @@ class Conversation:
                 self.conn.send(encode(with_ref({"type": "pong"}, frame.ref)))
             case Report():
                 await self.report(frame)
-            case RequestSupport() | Feedback():
+            case Active():
+                pass  # activity is recorded above; nothing to answer
+            case AckAlert() | OnCall():
+                self.refuse(ErrorCode.NOT_AVAILABLE, "crisis alerts are not offered yet", frame.ref)
+            case _ if desk is None:
                 self.refuse(
                     ErrorCode.NOT_AVAILABLE,
-                    "one-to-one support is not offered by this server yet",
+                    "one-to-one support needs the Redis store (PEERLINE_REDIS_URL)",
                     frame.ref,
                 )
-            case Claim() | AckAlert() | OnCall() | Note() | End():
-                self.refuse(ErrorCode.FORBIDDEN, "this frame is for staff", frame.ref)
+            case RequestSupport():
+                await desk.request_support(self.conn, frame)
+            case CancelSupport():
+                await desk.cancel_support(self.conn, frame)
+            case Feedback():
+                await desk.feedback(self.conn, frame)
+            case Claim():
+                await desk.claim(self.conn, frame)
+            case Note():
+                await desk.note(self.conn, frame)
+            case End():
+                await desk.end(self.conn, frame)
+            case Transfer():
+                await desk.transfer(self.conn, frame)
+            case Wrapup():
+                await desk.wrapup(self.conn, frame)
+            case Status():
+                await desk.status(self.conn, frame)
 
     async def join(self, frame: Join) -> None:
         person = self.conn.person
-        decision = decide_join(
-            self.ctx.settings.program, frame.room, invites=self.invites, invite=frame.invite
-        )
-        if decision.error is not None:
-            self.refuse(decision.error, decision.detail, frame.ref)
-            return
-        if decision.remember_invite:
-            self.invites = self.invites | {frame.room}
-            await self.ctx.store.add_invite(person.digest, frame.room)
         room = frame.room
+        closed = direct = False
+        if room.startswith(DIRECT_ROOM_PREFIX):
+            if self.ctx.desk is None:
+                self.refuse(ErrorCode.FORBIDDEN, "you cannot join this room", frame.ref)
+                return
+            found = await self.ctx.desk.direct_room_for(person, room)
+            closed, direct = found.ended_ms is not None, True
+        elif not await self._may_join_group(frame):
+            return
         self.conn.begin_join(room)
         try:
             await self.ctx.hub.enter(self.conn, room)
@@ -179,6 +248,11 @@ class Conversation:
         )
         self.conn.send(_encode_with_raw(joined))
         self.conn.finish_join(room, cursor, live=not history.more)
+        view = self.conn.rooms.get(room)
+        if view is not None:
+            view.closed = closed
+        if direct and not person.is_participant and self.ctx.desk is not None:
+            self.conn.send(await self.ctx.desk.notes_frame(room))
         # The join has happened; a presence count that cannot be had now is not an error
         # for it (the next change, or the 30 s refresh, brings the count).
         try:
@@ -187,9 +261,34 @@ class Conversation:
             return
         self.conn.send(encode({"type": "presence", "room": room, "count": count}))
 
+    async def _may_join_group(self, frame: Join) -> bool:
+        person = self.conn.person
+        program = self.ctx.settings.program
+        if not may_join_group_rooms(person.roles):
+            self.refuse(ErrorCode.FORBIDDEN, "your role does not join group rooms", frame.ref)
+            return False
+        if not person.is_participant:
+            # Facilitators run every group room, invite-only ones included.
+            if program.room(frame.room) is None:
+                self.refuse(ErrorCode.NO_SUCH_ROOM, "there is no such room", frame.ref)
+                return False
+            return True
+        decision = decide_join(program, frame.room, invites=self.invites, invite=frame.invite)
+        if decision.error is not None:
+            self.refuse(decision.error, decision.detail, frame.ref)
+            return False
+        if decision.remember_invite:
+            self.invites = self.invites | {frame.room}
+            await self.ctx.store.add_invite(person.digest, frame.room)
+        return True
+
     async def say(self, frame: Say) -> None:
-        if frame.room not in self.conn.rooms:
+        view = self.conn.rooms.get(frame.room)
+        if view is None:
             self.refuse(ErrorCode.NOT_MEMBER, "join the room first", frame.ref)
+            return
+        if view.closed:
+            self.refuse(ErrorCode.FORBIDDEN, "this chat has ended", frame.ref)
             return
         if not self.say_bucket.allow(self.ctx.clock()):
             wait = self.say_bucket.retry_after()

@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from server import logs
+from server import logs, staff_cli
 from server.config import ConfigError, Settings
 from server.crypto import KeyRingError, generate_key_line
 
@@ -25,11 +25,14 @@ def main(argv: list[str] | None = None) -> None:
     keys = sub.add_parser("keys", help="encryption keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     keys_sub.add_parser("generate", help="print a new ID:BASE64 key for PEERLINE_DATA_KEYS")
+    staff_cli.add_parser(sub)
     args = parser.parse_args(argv)
 
     if args.command == "keys":
         print(generate_key_line())
         return
+    if args.command == "staff":
+        sys.exit(staff_cli.run(args, os.environ, sys.stdin, sys.stdout))
     sys.exit(serve_forever(args.host, args.port))
 
 

@@ -51,6 +51,16 @@ class Room:
 
 
 @dataclass(frozen=True, slots=True)
+class Canned:
+    title: str
+    text: str
+
+
+DEFAULT_TOPICS = ("cravings", "relapse", "stress", "family", "housing or work", "other")
+DEFAULT_OUTCOMES = ("listened and supported", "shared resources", "crisis line given", "other")
+
+
+@dataclass(frozen=True, slots=True)
 class Program:
     name: str
     consent_version: str
@@ -59,6 +69,9 @@ class Program:
     rooms: tuple[Room, ...]
     ack_seconds: int
     quick_exit_url: str
+    canned: tuple[Canned, ...] = ()
+    wrapup_topics: tuple[str, ...] = DEFAULT_TOPICS
+    wrapup_outcomes: tuple[str, ...] = DEFAULT_OUTCOMES
 
     def room(self, room_id: str) -> Room | None:
         for room in self.rooms:
@@ -236,7 +249,28 @@ def parse_program(data: Mapping[str, object], where: str = "program file") -> Pr
     if not isinstance(quick_exit, str) or not quick_exit.startswith(("https://", "http://")):
         raise ConfigError(f"{where}: quick_exit_url must be an http(s) URL")
 
+    canned = tuple(
+        Canned(need_str(c, "title", f"canned[{i}]."), need_str(c, "text", f"canned[{i}]."))
+        for i, c in enumerate(tables("canned"))
+    )
+    wrapup = data.get("wrapup", {})
+    if not isinstance(wrapup, dict):
+        raise ConfigError(f"{where}: [wrapup] must be a table")
+
+    def choices(key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = wrapup.get(key, list(default))
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(v, str) and v.strip() and len(v) <= 200 for v in value)
+        ):
+            raise ConfigError(f"{where}: wrapup.{key} must be a list of short non-empty strings")
+        return tuple(value)
+
     return Program(
+        canned=canned,
+        wrapup_topics=choices("topics", DEFAULT_TOPICS),
+        wrapup_outcomes=choices("outcomes", DEFAULT_OUTCOMES),
         name=need_str(data, "name", ""),
         consent_version=need_str(consent, "version", "consent."),
         consent_text=need_str(consent, "text", "consent."),

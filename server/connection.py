@@ -57,6 +57,8 @@ class RoomView:
     # or its resume cursor would jump past what it has not seen.
     live: bool = True
     last_typing: float = -1e9
+    # A direct room that ended: still readable on this socket, but nobody may write.
+    closed: bool = False
 
 
 class Connection:

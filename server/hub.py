@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 
@@ -29,6 +31,9 @@ class Hub:
         self.rooms: dict[str, set[Connection]] = {}
         self.people: dict[str, set[Connection]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        # Control events by "op": the desk registers its own (queue, to, ended, ...).
+        self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {"close": self._on_close}
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     # ---- registry ---------------------------------------------------------------------------
 
@@ -127,6 +132,29 @@ class Hub:
         for conn in list(self.rooms.get(room, ())):
             if skip not in (conn.id, conn.person.pid):
                 conn.send(frame)
+
+    def on_control(self, event: dict[str, Any]) -> None:
+        handler = self.handlers.get(str(event.get("op")))
+        if handler is None:
+            return  # a newer process's event kind: ignored, not an error
+        try:
+            handler(event)
+        except (KeyError, TypeError, ValueError):
+            log.warning("malformed control event %s", event.get("op"))
+
+    def _on_close(self, event: dict[str, Any]) -> None:
+        """Staff logout (one session) or account disabled (every session of the person)."""
+        session, who = event.get("session"), event.get("who")
+        for conns in list(self.people.values()):
+            for conn in list(conns):
+                if (session and conn.person.digest == session) or (who and conn.person.pid == who):
+                    conn.close(CloseCode.POLICY, "session ended")
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run a coroutine from a synchronous handler, keeping a reference until it ends."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def on_erased(self, erasure: Erasure) -> None:
         for conn in list(self.people.get(erasure.pid, ())):

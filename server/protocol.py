@@ -156,6 +156,38 @@ class End:
     room: str
 
 
+@dataclass(frozen=True, slots=True)
+class CancelSupport:
+    ref: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    ref: str | None
+    room: str
+    to: str | None  # a staff id, or None: back to the queue
+
+
+@dataclass(frozen=True, slots=True)
+class Wrapup:
+    ref: str | None
+    room: str
+    topic: str
+    outcome: str
+    referral: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    ref: str | None
+    available: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Active:
+    ref: str | None
+
+
 ClientFrame = (
     Join
     | Leave
@@ -170,6 +202,11 @@ ClientFrame = (
     | OnCall
     | Note
     | End
+    | CancelSupport
+    | Transfer
+    | Wrapup
+    | Status
+    | Active
 )
 
 
@@ -211,6 +248,11 @@ def decode(raw: str) -> ClientFrame:
         raise FrameError(ErrorCode.UNKNOWN_TYPE, "unknown frame type", ref)
     frame: ClientFrame = parser(_Fields(data, ref))
     return frame
+
+
+def frame_type(frame: ClientFrame) -> str:
+    """The wire name of a decoded frame, for the role table."""
+    return _TYPES[type(frame)]
 
 
 def _encodable(value: str) -> bool:
@@ -299,11 +341,28 @@ def _feedback(f: _Fields) -> Feedback:
     return Feedback(f.ref, f.room(), rating, f.optional_string("comment", MAX_COMMENT_CHARS))
 
 
-def _on_call(f: _Fields) -> OnCall:
-    on = f.data.get("on")
-    if not isinstance(on, bool):
-        raise f.fail("on must be true or false")
-    return OnCall(f.ref, on)
+def _flag(f: _Fields, key: str) -> bool:
+    value = f.data.get(key)
+    if not isinstance(value, bool):
+        raise f.fail(f"{key} must be true or false")
+    return value
+
+
+def _transfer(f: _Fields) -> Transfer:
+    to = f.data.get("to")
+    if to is not None:
+        to = f.string("to", MAX_TOKEN_CHARS)
+    return Transfer(f.ref, f.room(), to)
+
+
+def _wrapup(f: _Fields) -> Wrapup:
+    return Wrapup(
+        f.ref,
+        f.room(),
+        f.string("topic", MAX_TOPIC_CHARS),
+        f.string("outcome", MAX_TOPIC_CHARS),
+        _flag(f, "referral"),
+    )
 
 
 _PARSERS: Final[dict[str, Any]] = {
@@ -317,9 +376,36 @@ _PARSERS: Final[dict[str, Any]] = {
     "ping": lambda f: Ping(f.ref),
     "claim": lambda f: Claim(f.ref, f.string("ticket", MAX_TOKEN_CHARS)),
     "ack_alert": lambda f: AckAlert(f.ref, f.string("escalation", MAX_TOKEN_CHARS)),
-    "on_call": _on_call,
+    "on_call": lambda f: OnCall(f.ref, _flag(f, "on")),
     "note": lambda f: Note(f.ref, f.room(), f.message_text()),
     "end": lambda f: End(f.ref, f.room()),
+    # Extensions (docs/protocol.md).
+    "cancel_support": lambda f: CancelSupport(f.ref),
+    "transfer": _transfer,
+    "wrapup": _wrapup,
+    "status": lambda f: Status(f.ref, _flag(f, "available")),
+    "active": lambda f: Active(f.ref),
+}
+
+_TYPES: Final[dict[type, str]] = {
+    Join: "join",
+    Leave: "leave",
+    Say: "say",
+    Typing: "typing",
+    Report: "report",
+    RequestSupport: "request_support",
+    Feedback: "feedback",
+    Ping: "ping",
+    Claim: "claim",
+    AckAlert: "ack_alert",
+    OnCall: "on_call",
+    Note: "note",
+    End: "end",
+    CancelSupport: "cancel_support",
+    Transfer: "transfer",
+    Wrapup: "wrapup",
+    Status: "status",
+    Active: "active",
 }
 
 

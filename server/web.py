@@ -13,7 +13,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
@@ -26,12 +26,18 @@ from server.identity import new_id, new_pseudonym, new_token, token_digest
 from server.protocol import CloseCode, ErrorCode, error_frame
 from server.store import Session, StoreUnavailable
 
+if TYPE_CHECKING:
+    from server.staff_web import StaffWeb
+
 log = logging.getLogger(__name__)
 
 PARTICIPANT_SESSION_SECONDS = 7 * 86_400  # resume across a week of dropped connections
 ADDRESS_WINDOW_SECONDS = 3_600  # P1: abuse counters live at most an hour
 MAX_SOCKETS_PER_PERSON = 3  # W6
 SESSION_RECHECK_SECONDS = 30 * 60  # W7: sockets re-validate their session every 30 min
+# Staff sockets re-check far more often: T13 wants them closed within 5 s of the idle or
+# absolute limit, and there are few of them.
+STAFF_RECHECK_SECONDS = 5.0
 CLOSE_TOO_MANY_SOCKETS = 4003  # retry range: the person may close another tab and come back
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -44,6 +50,7 @@ def error(status: int, code: str, detail: str, headers: dict[str, str] | None = 
 class Web:
     ctx: Context
     addresses: AddressHasher
+    staff: StaffWeb | None = None
 
     @property
     def cookie_name(self) -> str:
@@ -90,6 +97,7 @@ class Web:
                     for r in program.rooms
                 ],
                 "quick_exit_url": program.quick_exit_url,
+                "support": self.ctx.desk is not None,
             }
         )
 
@@ -148,6 +156,7 @@ class Web:
         if found is None:
             return error(401, "no_session", "no participant session")
         session, digest = found
+        await self._cancel_support(session.pid)
         await self.ctx.store.erase(digest, session.pid)
         self.ctx.metrics.erasures += 1
         return self.forget_device()
@@ -159,8 +168,15 @@ class Web:
         found = await self.participant(request, any_consent=True)
         if found is not None:
             session, digest = found
+            await self._cancel_support(session.pid)
             await self.ctx.store.end_session(digest, session.pid)
         return self.forget_device()
+
+    async def _cancel_support(self, pid: str) -> None:
+        # Nobody should be sent to a person who has left (Quick Exit or erase).
+        desk = self.ctx.desk
+        if desk is not None and await desk.support.cancel_ticket(pid) is not None:
+            await desk.announce_queue()
 
     def forget_device(self) -> Response:
         """204 that makes the browser drop the cookie and this site's storage."""
@@ -213,29 +229,46 @@ class Web:
         if not self.origin_allowed(ws):
             await ws.close(CloseCode.POLICY)  # before accept: the client sees HTTP 403
             return
+        # The console asks for its staff session explicitly, so a browser holding both
+        # cookies still opens the participant page as a participant.
+        as_staff = ws.query_params.get("as") == "staff"
+        invites: frozenset[str] = frozenset()
         try:
-            found = await self.participant(ws)
+            if as_staff:
+                person = await self.staff.person(ws) if self.staff else None
+            else:
+                found = await self.participant(ws)
+                person = None
+                if found is not None:
+                    session, digest = found
+                    invites = session.invites
+                    person = Person(
+                        session.pid, session.name, "participant", ("participant",), digest
+                    )
+            direct_rooms = await self.ctx.desk.rooms_of(person) if person and self.ctx.desk else []
         except StoreUnavailable:
-            found = None
-        if found is None:
+            person = None
+        if person is None:
             await ws.close(CloseCode.POLICY)
             return
-        session, digest = found
-        person = Person(session.pid, session.name, "participant", ("participant",), digest)
         await ws.accept()
         hub = self.ctx.hub
         conn = Connection(secrets.token_hex(8), person, ws)
         conn.start()
         chat = Conversation(self.ctx, conn)
-        chat.invites = session.invites
-        conn.send(chat.hello([]))  # PROTOCOL.md: always the first server frame
+        chat.invites = invites
+        conn.send(chat.hello(direct_rooms))  # PROTOCOL.md: always the first server frame
         if hub.sockets_of(person.pid) >= MAX_SOCKETS_PER_PERSON:
             conn.send(error_frame(ErrorCode.TOO_MANY_SOCKETS, "close another Peerline tab first"))
             conn.close(CLOSE_TOO_MANY_SOCKETS, "too many sockets", flush=True)
             await conn.wait_closed()
             return
         hub.connect(conn)
-        recheck = asyncio.get_running_loop().create_task(self._recheck(conn, digest))
+        if as_staff:
+            recheck = asyncio.get_running_loop().create_task(self._recheck_staff(conn))
+            await self._staff_connected(conn, chat)
+        else:
+            recheck = asyncio.get_running_loop().create_task(self._recheck(conn, person.digest))
         try:
             await self._read(ws, conn, chat)
         finally:
@@ -244,6 +277,33 @@ class Web:
                 self.ctx.metrics.slow_closes += 1
             await hub.disconnect(conn)
             await conn.drain_and_stop()
+            if as_staff:
+                await self._staff_disconnected(conn)
+
+    async def _staff_connected(self, conn: Connection, chat: Conversation) -> None:
+        staff, desk = self.staff, self.ctx.desk
+        assert staff is not None and desk is not None
+        digest = conn.person.digest
+        chat.touch = lambda: staff.touch(digest)
+        with contextlib.suppress(StoreUnavailable):
+            await desk.staff.mark_online([conn.person.pid], self.ctx.clock())
+            if "supporter" in conn.person.roles:
+                conn.send(await desk.queue_frame())
+
+    async def _staff_disconnected(self, conn: Connection) -> None:
+        desk = self.ctx.desk
+        if desk is None or self.ctx.hub.sockets_of(conn.person.pid):
+            return
+        with contextlib.suppress(StoreUnavailable):
+            await desk.staff.mark_offline(conn.person.pid)
+
+    async def _recheck_staff(self, conn: Connection) -> None:
+        assert self.staff is not None
+        while not conn.closed:
+            await asyncio.sleep(STAFF_RECHECK_SECONDS)
+            with contextlib.suppress(StoreUnavailable):
+                if not await self.staff.still_alive(conn.person.digest):
+                    conn.close(CloseCode.POLICY, "session ended")
 
     async def _read(self, ws: WebSocket, conn: Connection, chat: Conversation) -> None:
         while not conn.closed:

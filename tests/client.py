@@ -15,9 +15,10 @@ WAIT_SECONDS = 5.0
 
 
 class Participant:
-    def __init__(self, server: ServerProcess, cookie: str) -> None:
+    def __init__(self, server: ServerProcess, cookie: str, *, staff: bool = False) -> None:
         self.server = server
         self.cookie = cookie
+        self.staff = staff  # a console socket: `/ws?as=staff` with the staff cookie
         self.ws: ClientConnection | None = None
         self.frames: list[dict[str, Any]] = []
         self._taken: set[int] = set()
@@ -28,7 +29,7 @@ class Participant:
     async def connect(self, server: ServerProcess | None = None) -> Participant:
         self.server = server or self.server
         self.ws = await websockets.connect(
-            self.server.ws_url,
+            self.server.ws_url + ("?as=staff" if self.staff else ""),
             origin=self.server.base,  # type: ignore[arg-type]
             additional_headers={"cookie": self.cookie},
             max_size=None,

@@ -22,7 +22,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_SECONDS = 15.0
@@ -219,3 +219,75 @@ def new_participant(base: str) -> str:
     )
     assert status == 201, status
     return headers["set-cookie"].split(";", 1)[0]
+
+
+# ---- staff ----------------------------------------------------------------------------------
+
+
+@dataclass
+class StaffCredentials:
+    username: str
+    password: str
+    secret: str
+    uid: str
+
+
+_HASHES: dict[str, str] = {}
+
+
+async def add_staff(
+    env: dict[str, str], username: str, *roles: str, name: str | None = None
+) -> StaffCredentials:
+    """Create a staff account the way `peerline staff add` does, in-process and fast: every
+    account made here shares one password, so argon2 runs once per test session."""
+    import redis.asyncio as aioredis
+
+    from server.crypto import KeyRing
+    from server.identity import new_id
+    from server.passwords import Passwords
+    from server.store.accounts import Account, StaffStore
+    from server.totp import new_secret
+
+    password = "correct horse battery staple peerline"
+    if password not in _HASHES:
+        _HASHES[password] = Passwords().hash_now(password)
+    keys = KeyRing.parse(env["PEERLINE_DATA_KEYS"])
+    secret, uid = new_secret(), new_id()
+    key_id, blob = keys.seal(secret.encode(), "totp", uid)
+    client = aioredis.Redis.from_url(env["PEERLINE_REDIS_URL"])
+    try:
+        await StaffStore(client, env["PEERLINE_REDIS_PREFIX"]).add(
+            Account(
+                uid,
+                username,
+                name or f"{roles[0].title()} {username}",
+                tuple(roles),
+                _HASHES[password],
+                key_id,
+                blob,
+            )
+        )
+    finally:
+        await client.aclose()
+    return StaffCredentials(username, password, secret, uid)
+
+
+def totp_code(secret: str, at: float | None = None) -> str:
+    import pyotp
+
+    return str(pyotp.TOTP(secret).at(time.time() if at is None else at))
+
+
+def staff_login(
+    base: str, who: StaffCredentials, **overrides: str
+) -> tuple[int, dict[str, str], Any]:
+    body = {"username": who.username, "password": who.password, "totp": totp_code(who.secret)}
+    body.update(overrides)
+    return http_json("POST", f"{base}/api/staff/login", body, {"origin": base})
+
+
+def staff_session(base: str, who: StaffCredentials) -> tuple[str, str]:
+    """Log in; returns (Cookie header value, CSRF token)."""
+    status, headers, body = staff_login(base, who)
+    assert status == 200, (status, body)
+    return headers["set-cookie"].split(";", 1)[0], body["csrf"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 HISTORY_LATEST = 50  # PROTOCOL.md: a join without `since` returns the latest 50 messages
 HISTORY_PAGE = 200  # PROTOCOL.md: a join with `since` returns at most 200, then `more`
@@ -72,6 +72,11 @@ class Listener(Protocol):
 
     def on_erased(self, erasure: Erasure) -> None: ...
 
+    def on_control(self, event: dict[str, Any]) -> None:
+        """A process-wide event (staff and support: queue changed, a frame for a person,
+        sockets to close); see server/hub.py for the kinds."""
+        ...
+
 
 class Store(Protocol):
     async def start(self, listener: Listener) -> None: ...
@@ -103,6 +108,10 @@ class Store(Protocol):
     async def message(self, room: str, message_id: str) -> StoredMessage | None: ...
 
     async def publish_signal(self, room: str, skip: str, frame: str) -> None: ...
+
+    async def publish_control(self, event: dict[str, Any]) -> None:
+        """Deliver `event` to the listener of every server process (this one included)."""
+        ...
 
     async def presence(self, room: str, member: str, here: bool) -> int: ...
 

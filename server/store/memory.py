@@ -12,6 +12,7 @@ import bisect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from server.store import (
     DEDUP_SECONDS,
@@ -161,6 +162,10 @@ class MemoryStore:
         if wanted not in state.entries:
             return None
         return self._stored(room, wanted, state)
+
+    async def publish_control(self, event: dict[str, Any]) -> None:
+        if self._listener is not None:
+            asyncio.get_running_loop().call_soon(self._listener.on_control, event)
 
     async def publish_signal(self, room: str, skip: str, frame: str) -> None:
         if room in self._subscribed and self._listener is not None:

@@ -249,12 +249,19 @@ class RedisStore:
             self._sha[name] = await self._redis.script_load(source)
 
     async def _call(self, awaitable: Awaitable[Any]) -> Any:
-        try:
-            return await awaitable
-        except (RedisError, OSError, TimeoutError) as exc:
-            if isinstance(exc, ResponseError) and not isinstance(exc, NoScriptError):
-                raise
-            raise StoreUnavailable(type(exc).__name__) from None
+        return await call(awaitable)
+
+    @property
+    def client(self) -> Redis:
+        """The shared client, for the staff and support stores that live beside this one."""
+        return self._redis
+
+    @property
+    def prefix(self) -> str:
+        return self._p
+
+    async def publish_control(self, event: dict[str, Any]) -> None:
+        await self._call(self._redis.publish(self._control(), json.dumps(event)))
 
     async def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         for _ in range(2):
@@ -630,8 +637,23 @@ class RedisStore:
             event = json.loads(data)
         except ValueError:
             return
-        if event.get("op") == "erase" and self._listener is not None:
+        if self._listener is None or not isinstance(event, dict):
+            return
+        if event.get("op") == "erase":
             self._listener.on_erased(Erasure(event["pid"], event["ids"]))
+        else:
+            self._listener.on_control(event)
+
+
+async def call(awaitable: Awaitable[Any]) -> Any:
+    """Await a Redis call; an unreachable Redis becomes StoreUnavailable, a script or
+    command error stays what it is (it is a bug, not an outage)."""
+    try:
+        return await awaitable
+    except (RedisError, OSError, TimeoutError) as exc:
+        if isinstance(exc, ResponseError) and not isinstance(exc, NoScriptError):
+            raise
+        raise StoreUnavailable(type(exc).__name__) from None
 
 
 class _Retry:
