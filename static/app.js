@@ -338,6 +338,8 @@ function renderChatMode() {
   byId("chat-support").hidden = !(state.info && state.info.support === true) || direct || ended;
   byId("composer").hidden = ended;
   byId("chat-ended").hidden = !ended;
+  // An ended chat scrolls as a page, so the feedback form is not squeezed on a phone.
+  document.body.dataset.chatEnded = ended ? "yes" : "no";
 }
 
 function sendJoin(roomId, { since = null, invite = null } = {}) {
@@ -713,7 +715,7 @@ function onNotice(frame) {
   if (frame.kind === "feedback") {
     // Normally `ended` came first; if not, this notice ends the chat just the same.
     if (frame.room === state.room && !state.endedRooms.has(frame.room)) onRoomEnded(frame);
-    if (state.view === "chat" && state.endedRooms.has(frame.room)) showFeedback(String(frame.text || ""));
+    if (state.view === "chat" && state.endedRooms.has(frame.room)) showFeedback();
     return;
   }
   const resources = Array.isArray(frame.resources) ? frame.resources : [];

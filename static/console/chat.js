@@ -434,6 +434,7 @@ export class Chat {
     if (this.ended) return;
     this.ended = true;
     this.joined = false;
+    this.setStatus("");
     for (const item of this.pending.values()) item.li.querySelector(".msg-state").textContent = "Not sent: the chat ended.";
     this.pending.clear();
     this.composer.hidden = true;

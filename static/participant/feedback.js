@@ -15,12 +15,12 @@ export function resetFeedback() {
   setStatus("feedback-status", "");
 }
 
-/** Show the form; `intro` is the server's own sentence from the notice (plain text). */
-export function showFeedback(intro) {
+/**
+ * Show the form. The notice's own sentence is not repeated: the heading above already says
+ * the chat ended, and the form asks the question.
+ */
+export function showFeedback() {
   resetFeedback();
-  const node = byId("feedback-intro");
-  node.textContent = intro || "";
-  node.hidden = !intro;
   byId("feedback-form").hidden = false;
 }
 

@@ -6,8 +6,12 @@ context (its own cookies and storage), as two people on two phones would.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import secrets
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.support import RedisServer, ServerProcess, data_keys, new_prefix, start_server
+from tests.support import ROOT, RedisServer, ServerProcess, data_keys, new_prefix, start_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -155,3 +159,44 @@ def people(browser: Any, app_server: ServerProcess) -> Iterator[Callable[..., Pa
     yield make
     for person in made:
         person.context.close()
+
+
+@dataclass
+class StaffAccount:
+    """A staff account made with the command line, as an operator would."""
+
+    username: str
+    password: str
+    totp_secret: str
+    name: str
+
+    def code(self) -> str:
+        import pyotp
+
+        return str(pyotp.TOTP(self.totp_secret).now())
+
+
+@pytest.fixture
+def staff_account(app_server: ServerProcess) -> Callable[..., StaffAccount]:
+    """Makes a new staff account on the test server (a new one per login: a TOTP code is
+    accepted once per 30 s step per account)."""
+
+    def make(role: str = "supporter", name: str | None = None) -> StaffAccount:
+        username = f"staff-{secrets.token_hex(4)}"
+        display = name or f"Supporter {secrets.token_hex(2)}"
+        command = [sys.executable, "-m", "server", "staff", "add", username]
+        command += ["--role", role, "--name", display, "--json"]
+        done = subprocess.run(
+            command,
+            cwd=ROOT,
+            env=app_server.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, f"staff add failed: {done.stderr}"
+        body = json.loads(done.stdout)
+        return StaffAccount(username, body["password"], body["totp_secret"], display)
+
+    return make

@@ -1,0 +1,269 @@
+"""The supporter console and the participant's one-to-one chat, in a real browser.
+
+A participant asks for a supporter; a supporter logs in to /console with a password and a
+TOTP code the test computes, sees the ticket, claims it, they talk both ways, the supporter
+writes a private note (which never reaches the participant), ends the chat, and the
+participant answers the feedback prompt. Also: a wrong code, logging out, resuming after a
+reload. Every page talks only to the app's own origin, with no CSP violation or page error.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import DESKTOP, PHONE, Participant, StaffAccount
+
+pytestmark = pytest.mark.browser
+
+People = Callable[..., Participant]
+Accounts = Callable[..., StaffAccount]
+SCREENSHOT_CONSOLE = "/tmp/peerline-console-1000.png"
+SCREENSHOT_CONSOLE_ENDED = "/tmp/peerline-console-ended-1000.png"
+SCREENSHOT_WAITING = "/tmp/peerline-waiting-360.png"
+SCREENSHOT_FEEDBACK = "/tmp/peerline-feedback-360.png"
+SCREENSHOT_LOGIN = "/tmp/peerline-console-login-1000.png"
+SCREENSHOT_CONSOLE_PHONE = "/tmp/peerline-console-360.png"
+
+
+def tag() -> str:
+    return secrets.token_hex(4)
+
+
+def record_frames(person: Participant) -> list[str]:
+    """Every WebSocket frame the page receives, as text (to prove what never arrives)."""
+    frames: list[str] = []
+
+    def on_socket(ws: Any) -> None:
+        ws.on("framereceived", lambda payload: frames.append(str(payload)))
+
+    person.page.on("websocket", on_socket)
+    return frames
+
+
+def open_console(person: Participant) -> None:
+    person.page.goto(f"{person.base}/console")
+    expect(person.page.get_by_role("heading", name="Staff login")).to_be_visible()
+
+
+def log_in(person: Participant, account: StaffAccount, code: str | None = None) -> None:
+    page = person.page
+    page.get_by_label("Username").fill(account.username)
+    page.get_by_label("Password").fill(account.password)
+    page.get_by_label("Authenticator code").fill(code or account.code())
+    page.get_by_role("button", name="Log in").click()
+
+
+def wait_console(person: Participant) -> None:
+    page = person.page
+    expect(page.locator("#view-console")).to_be_visible()
+    page.wait_for_function("window.__peerlineConsole && window.__peerlineConsole.isConnected()")
+
+
+def ask_for_support(person: Participant, topic: str) -> None:
+    page = person.page
+    expect(page.locator("#support-offer")).to_be_visible()
+    page.get_by_label("What would you like to talk about?").fill(topic)
+    page.get_by_role("button", name="Talk one-to-one with a supporter").click()
+    expect(page.get_by_role("heading", name="Waiting for a supporter")).to_be_visible()
+    expect(page.locator("#waiting-status")).to_contain_text("Your request has been sent")
+
+
+def test_one_to_one_chat_from_request_to_feedback(people: People, staff_account: Accounts) -> None:
+    account = staff_account(name=f"Sam {tag()}")
+    participant = people(PHONE)
+    participant_frames = record_frames(participant)
+    participant.accept()
+    topic = f"cravings tonight {tag()}"
+    ask_for_support(participant, topic)
+
+    # The waiting view: what to do if in danger now, always there; no place in a queue.
+    waiting = participant.page.locator("#view-waiting")
+    expect(waiting).to_contain_text("In danger right now?")
+    expect(waiting.locator("#waiting-resources")).to_contain_text("988")
+    expect(waiting.get_by_role("button", name="Stop waiting")).to_be_visible()
+    assert not re.search(r"position|ahead of you|in line|#\d", waiting.inner_text(), re.I)
+    participant.page.screenshot(path=SCREENSHOT_WAITING, full_page=True)
+    width = participant.page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the waiting view scrolls sideways: {width}px"
+
+    supporter = people(DESKTOP)
+    open_console(supporter)
+    log_in(supporter, account)
+    wait_console(supporter)
+    console = supporter.page
+    expect(console.locator("#me-name")).to_have_text(account.name)
+
+    # The ticket is in the queue, with its priority in words and a waiting time.
+    ticket = console.locator("#queue li.ticket", has_text=topic)
+    expect(ticket).to_be_visible()
+    expect(ticket.locator(".prio")).to_have_text("Normal")
+    expect(ticket.locator(".waited")).to_have_text(re.compile(r"waiting (just now|\d+ min)"))
+    expect(console).to_have_title(re.compile(r"\(\d+ waiting\)"))
+    ticket.get_by_role("button", name=re.compile("^Claim")).click()
+
+    # Both sides are now in the private chat.
+    pane = console.locator(".chat-pane:not([hidden])")
+    expect(pane).to_be_visible()
+    expect(pane.locator(".pane-sub")).to_contain_text(topic)
+    expect(participant.page.locator("#chat-title")).to_have_text("Private chat with a supporter")
+    expect(console.locator("#queue li.ticket", has_text=topic)).to_have_count(0)
+
+    # The supporter inserts a canned reply, then writes; Enter sends.
+    pane.get_by_label("Canned reply").select_option(label="Welcome")
+    pane.get_by_role("button", name="Insert").click()
+    box = pane.get_by_label("Message to the participant")
+    expect(box).to_have_value(re.compile("peer supporter"))
+    box.fill(f"Hi, I'm here with you {tag()}")
+    hello = box.input_value()
+    box.press("Enter")
+    on_participant = participant.messages(hello)
+    expect(on_participant).to_have_count(1)
+    expect(on_participant.locator(".msg-who")).to_have_text(account.name)
+    expect(on_participant.locator(".msg-role")).to_have_text("Supporter")
+    expect(pane.locator("li.msg", has_text=hello)).to_have_count(1)
+
+    # The participant answers; the supporter sees it, marked as the participant's.
+    answer = f"Thanks, it's been a hard night <b>{tag()}</b>"
+    participant.say(answer)
+    on_console = pane.locator("li.msg", has_text=answer)
+    expect(on_console).to_have_count(1)
+    expect(on_console.locator(".msg-role")).to_have_text("Participant")
+    expect(on_console.locator(".msg-text")).to_have_text(answer)
+    expect(participant.messages(answer)).to_have_count(1)
+
+    # A private note: shown to staff, marked as staff only, never sent to the participant.
+    note = f"private note, staff only {tag()}"
+    notes = pane.locator("aside.notes")
+    expect(notes).to_contain_text("never shown to the participant")
+    notes.get_by_label("New note").fill(note)
+    notes.get_by_role("button", name="Add note").click()
+    expect(notes.locator("li.note", has_text=note)).to_have_count(1)
+    console.screenshot(path=SCREENSHOT_CONSOLE, full_page=True)
+
+    # The supporter ends the chat (after a confirmation).
+    pane.get_by_role("button", name="End chat").click()
+    dialog = console.locator("#end-dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="End chat").click()
+    expect(pane.locator(".ended-note")).to_be_visible()
+
+    # The participant is told, and asked for optional feedback.
+    page = participant.page
+    expect(page.get_by_role("heading", name="The supporter ended this chat.")).to_be_visible()
+    expect(page.locator("#composer")).to_be_hidden()
+    form = page.locator("#feedback-form")
+    expect(form).to_be_visible()
+    participant.page.screenshot(path=SCREENSHOT_FEEDBACK, full_page=True)
+    form.get_by_label("4").check()
+    form.get_by_label("Anything you want to add?").fill("It helped to talk.")
+    form.get_by_role("button", name="Send").click()
+    expect(page.locator("#feedback-thanks")).to_have_text("Thank you.")
+    expect(form).to_be_hidden()
+
+    # The supporter's wrap-up.
+    wrap = pane.locator("form.wrapup")
+    expect(wrap).to_be_visible()
+    wrap.get_by_label("Topic").select_option("cravings")
+    wrap.get_by_label("Outcome").select_option("shared resources")
+    wrap.get_by_label("Referral given").check()
+    wrap.get_by_role("button", name="Save wrap-up").click()
+    expect(wrap).to_contain_text("Wrap-up saved")
+    console.screenshot(path=SCREENSHOT_CONSOLE_ENDED, full_page=True)
+
+    # The note never reached the participant: not on the page, not in any frame it received.
+    assert note not in page.content()
+    assert not [f for f in participant_frames if note in f], "a staff note reached a participant"
+    assert participant_frames, "the participant's frames were not recorded"
+
+    participant.assert_only_app_requests()
+    supporter.assert_only_app_requests()
+
+
+def test_wrong_code_is_refused(people: People, staff_account: Accounts) -> None:
+    account = staff_account()
+    supporter = people()
+    open_console(supporter)
+    good = account.code()
+    wrong = f"{(int(good) + 1) % 1_000_000:06d}"
+    log_in(supporter, account, code=wrong)
+    status = supporter.page.locator("#login-status")
+    expect(status).to_contain_text("did not work")
+    expect(supporter.page.locator("#view-console")).to_be_hidden()
+    expect(supporter.page.locator("#bar-tools")).to_be_hidden()
+    supporter.page.screenshot(path=SCREENSHOT_LOGIN)
+    supporter.assert_only_app_requests()
+
+
+def test_keyboard_login_resume_and_logout(people: People, staff_account: Accounts) -> None:
+    account = staff_account()
+    supporter = people()
+    open_console(supporter)
+    page = supporter.page
+
+    # Keyboard only: the fields come in order and Enter in the code field logs in.
+    page.get_by_label("Username").focus()
+    page.keyboard.type(account.username)
+    page.keyboard.press("Tab")
+    page.keyboard.type(account.password)
+    page.keyboard.press("Tab")
+    page.keyboard.type(account.code())
+    page.keyboard.press("Enter")
+    wait_console(supporter)
+
+    # Every control in the header is reachable with Tab.
+    reached: set[str] = set()
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        reached.add(
+            page.evaluate("document.activeElement.id || document.activeElement.textContent")
+        )
+    assert {"status-available", "sound-on", "logout"} <= reached, reached
+
+    # Away, then Available again: the server confirms each.
+    page.get_by_label("Away").check()
+    expect(page.locator("body")).to_have_attribute("data-available", "no")
+    page.get_by_label("Available").check()
+    expect(page.locator("body")).to_have_attribute("data-available", "yes")
+
+    # A reload resumes the session without a new login.
+    page.reload()
+    wait_console(supporter)
+    expect(page.locator("#me-name")).to_have_text(account.name)
+
+    # Log out: back to the login form, and the session is gone for good.
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", name="Staff login")).to_be_visible()
+    expect(page.locator("#view-console")).to_be_hidden()
+    status = page.evaluate("fetch('/api/staff/me').then((r) => r.status)")
+    assert status == 401
+    supporter.assert_only_app_requests()
+
+
+def test_console_is_usable_on_a_phone(people: People, staff_account: Accounts) -> None:
+    account = staff_account()
+    supporter = people(PHONE)
+    open_console(supporter)
+    log_in(supporter, account)
+    wait_console(supporter)
+    page = supporter.page
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the console scrolls sideways at 360 px: {width}px"
+    page.screenshot(path=SCREENSHOT_CONSOLE_PHONE, full_page=True)
+    supporter.assert_only_app_requests()
+
+
+def test_participant_can_stop_waiting(people: People) -> None:
+    participant = people(PHONE)
+    participant.accept()
+    ask_for_support(participant, f"just checking {tag()}")
+    participant.page.get_by_role("button", name="Stop waiting").click()
+    expect(participant.page.get_by_role("heading", name="Rooms")).to_be_visible()
+    expect(participant.page.locator("#rooms-status")).to_contain_text("You stopped waiting")
+    participant.assert_only_app_requests()
