@@ -245,6 +245,7 @@ async def add_staff(
     from server.crypto import KeyRing
     from server.identity import new_id
     from server.passwords import Passwords
+    from server.staff import default_display_name
     from server.store.accounts import Account, StaffStore
     from server.totp import new_secret
 
@@ -260,7 +261,7 @@ async def add_staff(
             Account(
                 uid,
                 username,
-                name or f"{roles[0].title()} {username}",
+                name or default_display_name(roles),
                 tuple(roles),
                 _HASHES[password],
                 key_id,

@@ -179,7 +179,9 @@ FRAMES_AND_CODES = [
         json.dumps({"type": "report", "room": "families", "message": "1-0", "reason": "x"}),
         "not_member",
     ),
-    (json.dumps({"type": "request_support", "topic": None}), "not_available"),
+    (json.dumps({"type": "feedback", "room": "dm-" + "0" * 32, "rating": 3}), "forbidden"),
+    (json.dumps({"type": "ack_alert", "escalation": "e1"}), "forbidden"),
+    (json.dumps({"type": "note", "room": "general", "text": "x"}), "forbidden"),
 ]
 
 

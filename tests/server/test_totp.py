@@ -1,0 +1,42 @@
+"""TOTP acceptance: the current and the previous 30 s step only (SECURITY.md A3, T16)."""
+
+from __future__ import annotations
+
+import pyotp
+import pytest
+
+from server.totp import matching_step, new_secret, otpauth_uri, step_of
+
+NOW = 1_795_000_015.0  # 15 s into a step
+
+
+def code_at(secret: str, t: float) -> str:
+    return str(pyotp.TOTP(secret).at(t))
+
+
+def test_current_and_previous_step_accepted() -> None:
+    secret = new_secret()
+    assert matching_step(secret, code_at(secret, NOW), NOW) == step_of(NOW)
+    assert matching_step(secret, code_at(secret, NOW - 30), NOW) == step_of(NOW) - 1
+
+
+@pytest.mark.parametrize("offset", [-60, -90, 30, 60])
+def test_older_and_future_steps_refused(offset: int) -> None:
+    secret = new_secret()
+    code = code_at(secret, NOW + offset)
+    # A different step can share a code by chance (1 in a million); skip that case.
+    if code in (code_at(secret, NOW), code_at(secret, NOW - 30)):
+        pytest.skip("code collision between steps")
+    assert matching_step(secret, code, NOW) is None
+
+
+@pytest.mark.parametrize("code", ["", "12345", "1234567", "abcdef", "１２３４５６", " 12345"])
+def test_malformed_codes_refused(code: str) -> None:
+    assert matching_step(new_secret(), code, NOW) is None
+
+
+def test_secret_is_160_bits_and_uri_names_the_issuer() -> None:
+    secret = new_secret()
+    assert len(secret) == 32  # base32: 32 characters x 5 bits = 160 bits
+    uri = otpauth_uri(secret, "alice")
+    assert uri.startswith("otpauth://totp/Peerline:alice?") and f"secret={secret}" in uri
