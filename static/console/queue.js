@@ -106,6 +106,10 @@ export class Queue {
           el("p", { className: "ticket-head" }, [
             el("span", { className: `prio prio-${priority}`, text: words }),
             isNew ? el("span", { className: "new-badge", text: "New" }) : null,
+            // A chat a supporter handed back: the person has already talked with someone.
+            item.transfer === true
+              ? el("span", { className: "transfer-badge", text: "Transferred" })
+              : null,
             el("span", {
               className: "waited",
               text: `waiting ${waitedText(item.since, this.offset)}`,

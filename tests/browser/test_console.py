@@ -267,3 +267,74 @@ def test_participant_can_stop_waiting(people: People) -> None:
     expect(participant.page.get_by_role("heading", name="Rooms")).to_be_visible()
     expect(participant.page.locator("#rooms-status")).to_contain_text("You stopped waiting")
     participant.assert_only_app_requests()
+
+
+def test_new_ticket_cue_and_transfer_between_supporters(
+    people: People, staff_account: Accounts
+) -> None:
+    first_account = staff_account(name=f"Ash {tag()}")
+    second_account = staff_account(name=f"Bo {tag()}")
+    first, second = people(), people()
+    for person, account in ((first, first_account), (second, second_account)):
+        open_console(person)
+        log_in(person, account)
+        wait_console(person)
+
+    # A request that arrives while the console is open is highlighted, labelled and announced.
+    participant = people(PHONE)
+    participant_frames = record_frames(participant)
+    participant.accept()
+    topic = f"lonely today {tag()}"
+    ask_for_support(participant, topic)
+    ticket = first.page.locator("#queue li.ticket", has_text=topic)
+    expect(ticket).to_have_class(re.compile(r"\bis-new\b"))
+    expect(ticket.locator(".new-badge")).to_have_text("New")
+    expect(first.page.locator("#announce")).to_contain_text("New request waiting")
+    ticket.get_by_role("button", name=re.compile("^Claim")).click()
+    pane = first.page.locator(".chat-pane:not([hidden])")
+    expect(pane).to_be_visible()
+    expect(participant.page.locator("#chat-title")).to_have_text("Private chat with a supporter")
+
+    hello = f"Hello from Ash {tag()}"
+    pane.get_by_label("Message to the participant").fill(hello)
+    pane.get_by_role("button", name="Send").click()
+    expect(participant.messages(hello)).to_have_count(1)
+    note = f"warm handover: likes to be asked about sleep {tag()}"
+    pane.get_by_label("New note").fill(note)
+    pane.get_by_role("button", name="Add note").click()
+    expect(pane.locator("li.note", has_text=note)).to_have_count(1)
+
+    # Transfer to the other supporter, picked from the roster of who is online.
+    pane.get_by_role("button", name="Transfer").click()
+    dialog = first.page.locator("#transfer-dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_label(re.compile(re.escape(second_account.name))).check()
+    dialog.get_by_role("button", name="Transfer").click()
+    expect(first.page.locator("#chat-tabs li")).to_have_count(0)
+    expect(first.page.locator("#queue-status")).to_contain_text("was transferred")
+
+    # The second supporter has the chat, with its history and the earlier note.
+    second.page.locator("#chat-tabs button").first.click()
+    other = second.page.locator(".chat-pane:not([hidden])")
+    expect(other.locator("li.msg", has_text=hello)).to_have_count(1)
+    expect(other.locator("li.note", has_text=note)).to_have_count(1)
+    reply = f"Hi, I'm Bo, taking over from Ash {tag()}"
+    other.get_by_label("Message to the participant").fill(reply)
+    other.get_by_role("button", name="Send").click()
+    on_participant = participant.messages(reply)
+    expect(on_participant.locator(".msg-who")).to_have_text(second_account.name)
+
+    # Back to the queue: the first supporter can claim the same chat again.
+    other.get_by_role("button", name="Transfer").click()
+    second.page.locator("#transfer-dialog").get_by_label("Back to the queue").check()
+    second.page.locator("#transfer-dialog").get_by_role("button", name="Transfer").click()
+    expect(second.page.locator("#chat-tabs li")).to_have_count(0)
+    again = first.page.locator("#queue li.ticket", has_text="Transferred").first
+    expect(again).to_be_visible()
+    again.get_by_role("button", name=re.compile("^Claim")).click()
+    back = first.page.locator(".chat-pane:not([hidden])")
+    expect(back.locator("li.msg", has_text=reply)).to_have_count(1)
+
+    assert not [f for f in participant_frames if note in f], "a staff note reached a participant"
+    for person in (first, second, participant):
+        person.assert_only_app_requests()
