@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -59,10 +60,19 @@ def log_in(person: Participant, account: StaffAccount, code: str | None = None) 
     page.get_by_role("button", name="Log in").click()
 
 
+def wait_connected(page: Any, timeout_s: float = 10.0) -> None:
+    """Poll from the test side: wait_for_function's polling would need eval, which the CSP
+    (rightly) forbids."""
+    deadline = time.monotonic() + timeout_s
+    check = "Boolean(window.__peerlineConsole && window.__peerlineConsole.isConnected())"
+    while not page.evaluate(check):
+        assert time.monotonic() < deadline, "the console did not connect"
+        page.wait_for_timeout(50)
+
+
 def wait_console(person: Participant) -> None:
-    page = person.page
-    expect(page.locator("#view-console")).to_be_visible()
-    page.wait_for_function("window.__peerlineConsole && window.__peerlineConsole.isConnected()")
+    expect(person.page.locator("#view-console")).to_be_visible()
+    wait_connected(person.page)
 
 
 def ask_for_support(person: Participant, topic: str) -> None:
@@ -263,6 +273,10 @@ def test_participant_can_stop_waiting(people: People) -> None:
     participant = people(PHONE)
     participant.accept()
     ask_for_support(participant, f"just checking {tag()}")
+    # A reload keeps the person waiting (the request is sent again, same ticket).
+    participant.page.reload()
+    expect(participant.page.get_by_role("heading", name="Waiting for a supporter")).to_be_visible()
+    expect(participant.page.locator("#waiting-status")).to_contain_text("request has been sent")
     participant.page.get_by_role("button", name="Stop waiting").click()
     expect(participant.page.get_by_role("heading", name="Rooms")).to_be_visible()
     expect(participant.page.locator("#rooms-status")).to_contain_text("You stopped waiting")
@@ -338,3 +352,110 @@ def test_new_ticket_cue_and_transfer_between_supporters(
     assert not [f for f in participant_frames if note in f], "a staff note reached a participant"
     for person in (first, second, participant):
         person.assert_only_app_requests()
+
+
+def record_sent(person: Participant) -> list[str]:
+    """Every WebSocket frame the page sends, as text."""
+    frames: list[str] = []
+
+    def on_socket(ws: Any) -> None:
+        ws.on("framesent", lambda payload: frames.append(str(payload)))
+
+    person.page.on("websocket", on_socket)
+    return frames
+
+
+def test_several_chats_unread_counts_and_reconnect(people: People, staff_account: Accounts) -> None:
+    account = staff_account()
+    supporter = people()
+    sent = record_sent(supporter)
+    open_console(supporter)
+    log_in(supporter, account)
+    wait_console(supporter)
+    console = supporter.page
+
+    # Two people ask; the supporter takes both.
+    alex, blair = people(PHONE), people(PHONE)
+    topics = {}
+    for person, label in ((alex, "alex"), (blair, "blair")):
+        person.accept()
+        topics[label] = f"{label} topic {tag()}"
+        ask_for_support(person, topics[label])
+        ticket = console.locator("#queue li.ticket", has_text=topics[label])
+        ticket.get_by_role("button", name=re.compile("^Claim")).click()
+        expect(person.page.locator("#chat-title")).to_have_text("Private chat with a supporter")
+    tabs = console.locator("#chat-tabs button")
+    expect(tabs).to_have_count(2)
+    # The chat claimed last is the one open; Alex's waits in its tab.
+    alex_tab = console.locator("#chat-tabs button", has_text=topics["alex"])
+    expect(alex_tab).not_to_have_attribute("aria-current", "true")
+
+    # Alex writes: Alex's tab counts it as unread, and so does the title.
+    words = f"are you still there {tag()}"
+    alex.say(words)
+    expect(alex_tab.locator(".unread")).to_have_text("1")
+    expect(alex_tab).to_have_attribute("aria-label", re.compile("1 unread"))
+    expect(console).to_have_title(re.compile(r"1 unread"))
+    alex_tab.click()
+    pane = console.locator(".chat-pane:not([hidden])")
+    expect(pane.locator("li.msg", has_text=words)).to_have_count(1)
+    expect(alex_tab.locator(".unread")).to_have_count(0)
+    expect(console).not_to_have_title(re.compile("unread"))
+
+    # Using the page tells the server the person is active (at most once a minute).
+    pane.get_by_label("Message to the participant").press("a")
+    pane.get_by_label("Message to the participant").press("b")
+    console.wait_for_timeout(200)
+    actives = [f for f in sent if '"type":"active"' in f.replace(" ", "")]
+    assert len(actives) == 1, actives
+
+    # The socket drops: the console reconnects by itself, and nothing said meanwhile is lost.
+    console.evaluate("window.__peerlineConsole.dropSocket()")
+    during = f"while you were away {tag()}"
+    alex.say(during)
+    mine = f"sent while reconnecting {tag()}"
+    pane.get_by_label("Message to the participant").fill(mine)
+    pane.get_by_role("button", name="Send").click()
+    wait_connected(console)
+    expect(pane.locator("li.msg", has_text=during)).to_have_count(1)
+    expect(alex.messages(mine)).to_have_count(1)
+    expect(pane.locator("li.msg", has_text=mine)).to_have_count(1)
+    expect(pane.locator("li.msg.pending")).to_have_count(0)
+
+    # Blair reloads the page: the private chat comes back (hello lists it), history included.
+    for_blair = f"for blair {tag()}"
+    blair_tab = console.locator("#chat-tabs button", has_text=topics["blair"])
+    blair_tab.click()
+    blair_pane = console.locator(".chat-pane:not([hidden])")
+    blair_pane.get_by_label("Message to the participant").fill(for_blair)
+    blair_pane.get_by_label("Message to the participant").press("Enter")
+    expect(blair.messages(for_blair)).to_have_count(1)
+    blair.page.reload()
+    expect(blair.page.locator("#chat-title")).to_have_text("Private chat with a supporter")
+    expect(blair.messages(for_blair)).to_have_count(1)
+
+    for person in (supporter, alex, blair):
+        person.assert_only_app_requests()
+
+
+def test_session_ended_elsewhere_shows_the_login_form(
+    people: People, staff_account: Accounts
+) -> None:
+    account = staff_account()
+    supporter = people()
+    open_console(supporter)
+    log_in(supporter, account)
+    wait_console(supporter)
+    # A second tab of the same browser (same session) logs out: the first tab's socket is
+    # closed by the server (1008) and it shows the login form, with nothing left on screen.
+    other = supporter.context.new_page()
+    supporter.watch(other)
+    other.goto(f"{supporter.base}/console")
+    expect(other.locator("#view-console")).to_be_visible()
+    other.get_by_role("button", name="Log out").click()
+    expect(other.get_by_role("heading", name="Staff login")).to_be_visible()
+    page = supporter.page
+    expect(page.get_by_role("heading", name="Staff login")).to_be_visible(timeout=5_000)
+    expect(page.locator("#login-note")).to_contain_text("Your session has ended")
+    expect(page.locator("#view-console")).to_be_hidden()
+    supporter.assert_only_app_requests()
