@@ -67,6 +67,17 @@ class Participant:
                 self._arrived.clear()
                 await self._arrived.wait()
 
+    async def answer(self, ref: str, timeout: float = WAIT_SECONDS) -> dict[str, Any]:
+        """The earliest not yet taken frame that echoes `ref`, whatever its type."""
+        async with asyncio.timeout(timeout):
+            while True:
+                for index, frame in enumerate(self.frames):
+                    if index not in self._taken and frame.get("ref") == ref:
+                        self._taken.add(index)
+                        return frame
+                self._arrived.clear()
+                await self._arrived.wait()
+
     async def join(self, room: str, since: str | None = None, **extra: Any) -> dict[str, Any]:
         await self.send(type="join", room=room, since=since, **extra)
         return await self.expect("joined", room=room)

@@ -118,3 +118,43 @@ def test_garbage_frames_pay_for_the_rate_limit_too(setup: tuple[TestClient, Fail
             codes.append(ws.receive_json()["code"])
         assert codes[:100] == ["bad_json"] * 100
         assert "rate_limited" in codes[100:]
+
+
+def test_the_embedded_store_offers_no_one_to_one_support(
+    setup: tuple[TestClient, FailingStore],
+) -> None:
+    client, _ = setup
+    assert client.get("/api/info").json()["support"] is False
+    with connect(client) as ws:
+        assert ws.receive_json()["rooms"] == []
+        for frame in (
+            {"type": "request_support", "topic": None, "ref": "r"},
+            {"type": "cancel_support", "ref": "r"},
+            {"type": "feedback", "room": "dm-" + "0" * 32, "rating": 4, "ref": "r"},
+        ):
+            ws.send_json(frame)
+            reply = ws.receive_json()
+            assert (reply["type"], reply["code"], reply["ref"]) == ("error", "not_available", "r")
+            assert "Redis" in reply["detail"]
+        ws.send_json({"type": "join", "room": "dm-" + "0" * 32, "ref": "j"})
+        assert ws.receive_json()["code"] == "forbidden"
+
+
+def test_staff_login_on_the_embedded_store_says_it_needs_redis(
+    setup: tuple[TestClient, FailingStore],
+) -> None:
+    client, _ = setup
+    response = client.post(
+        "/api/staff/login",
+        json={"username": "a", "password": "b", "totp": "123456"},
+        headers={"origin": BASE},
+    )
+    assert response.status_code == 503 and response.json()["error"] == "not_available"
+    assert client.get("/api/staff/me").status_code == 401
+    assert client.get("/console").headers["content-type"].startswith("text/html")
+    headers = {"origin": BASE}
+    with (
+        pytest.raises(WebSocketDisconnect),
+        client.websocket_connect("/ws?as=staff", headers=headers),
+    ):
+        pass
