@@ -30,7 +30,9 @@ def test_older_and_future_steps_refused(offset: int) -> None:
     assert matching_step(secret, code, NOW) is None
 
 
-@pytest.mark.parametrize("code", ["", "12345", "1234567", "abcdef", "\uff11\uff12\uff13\uff14\uff15\uff16", " 12345"])
+@pytest.mark.parametrize(
+    "code", ["", "12345", "1234567", "abcdef", "\uff11\uff12\uff13\uff14\uff15\uff16", " 12345"]
+)
 def test_malformed_codes_refused(code: str) -> None:
     assert matching_step(new_secret(), code, NOW) is None
 
