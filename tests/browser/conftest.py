@@ -12,6 +12,7 @@ import re
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +72,18 @@ def browser() -> Iterator[Any]:
     playwright.stop()
 
 
+def wait_until(page: Any, expression: str, timeout_s: float = 10.0) -> None:
+    """Poll a page expression from the test side until it is true.
+
+    Playwright's wait_for_function polls with eval inside the page, which the app's CSP
+    (script-src 'self', no 'unsafe-eval') refuses: it works only if the first check passes.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        page.wait_for_timeout(50)
+
+
 def origin_of(url: str) -> str:
     parts = urlsplit(url)
     scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
@@ -120,7 +133,7 @@ class Participant:
     def join(self, room: str = "General recovery") -> None:
         self.page.get_by_role("button", name=f"Join {room}").click()
         self.page.locator("#chat-title", has_text=room).wait_for()
-        self.page.wait_for_function("window.__peerline && window.__peerline.isConnected()")
+        wait_until(self.page, "Boolean(window.__peerline && window.__peerline.isConnected())")
 
     def say(self, text: str) -> None:
         self.page.locator("#composer-text").fill(text)

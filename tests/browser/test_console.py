@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import DESKTOP, PHONE, Participant, StaffAccount
+from tests.browser.conftest import DESKTOP, PHONE, Participant, StaffAccount, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -60,14 +59,8 @@ def log_in(person: Participant, account: StaffAccount, code: str | None = None) 
     page.get_by_role("button", name="Log in").click()
 
 
-def wait_connected(page: Any, timeout_s: float = 10.0) -> None:
-    """Poll from the test side: wait_for_function's polling would need eval, which the CSP
-    (rightly) forbids."""
-    deadline = time.monotonic() + timeout_s
-    check = "Boolean(window.__peerlineConsole && window.__peerlineConsole.isConnected())"
-    while not page.evaluate(check):
-        assert time.monotonic() < deadline, "the console did not connect"
-        page.wait_for_timeout(50)
+def wait_connected(page: Any) -> None:
+    wait_until(page, "Boolean(window.__peerlineConsole && window.__peerlineConsole.isConnected())")
 
 
 def wait_console(person: Participant) -> None:
@@ -263,6 +256,22 @@ def test_console_is_usable_on_a_phone(people: People, staff_account: Accounts) -
     log_in(supporter, account)
     wait_console(supporter)
     page = supporter.page
+    participant = people(PHONE)
+    participant.accept()
+    topic = f"on a phone {tag()}"
+    ask_for_support(participant, topic)
+    page.locator("#queue li.ticket", has_text=topic).get_by_role(
+        "button", name=re.compile("^Claim")
+    ).click()
+    pane = page.locator(".chat-pane:not([hidden])")
+    words = f"hello from a small screen {tag()}"
+    pane.get_by_label("Message to the participant").fill(words)
+    pane.get_by_role("button", name="Send").click()
+    expect(participant.messages(words)).to_have_count(1)
+    for control in ("Send", "Transfer", "End chat", "Add note"):
+        button = pane.get_by_role("button", name=control)
+        button.scroll_into_view_if_needed()
+        expect(button).to_be_in_viewport()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the console scrolls sideways at 360 px: {width}px"
     page.screenshot(path=SCREENSHOT_CONSOLE_PHONE, full_page=True)
