@@ -1,0 +1,251 @@
+"""The lexicon's pattern language, compiled to regular expressions over the normal form.
+
+A pattern is words separated by spaces (the syntax is documented for reviewers at the top of
+lexicon.toml):
+
+    kill* myself              "kill*" is any word that starts with "kill"
+    (want|wanna|need) to die  one of several words or phrases
+    i [really|just] want      an optional word or phrase
+    took ... pills            up to six other words in between
+    took ## pills             "#" is any number, "##" a number of two digits or more,
+                              "####" a year (1900-2099)
+    ^ kill myself $           "^" and "$": the start and the end of a sentence
+
+Every word passes through `normalize`, so "can't", "cant" and "CAN'T" are one word, and an
+emoji is the word it stands for. A compiled pattern also knows its anchors: words of which
+at least one must be in a message for the pattern to match, which lets the matcher skip
+almost every pattern for almost every message.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from moderation.normalize import normalize
+
+
+class PatternError(ValueError):
+    """A pattern that does not follow the syntax; the message says where."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Word:
+    text: str
+    prefix: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Number:
+    regex: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Gap:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Edge:
+    start: bool  # "^" (the sentence starts here) or "$" (it ends here)
+
+
+@dataclass(frozen=True, slots=True)
+class _Alt:
+    branches: tuple[tuple[_Item, ...], ...]
+    optional: bool
+
+
+_Item = _Word | _Number | _Gap | _Edge | _Alt
+
+# Words too common to be worth an anchor: a pattern anchored on "i" would be tried on
+# nearly every message. Any other required word of the pattern is chosen instead.
+_COMMON = frozenset(
+    "i im me my to a the and is it he she hes shes you of in on not no dont do be so just "
+    "y de la el que se mi lo le ya es no".split()
+)
+_ANCHOR_PREFIX = 4  # anchors on a word's first 4 letters let "kill*" match "killing"
+_GAP_WORDS = 6  # "..." spans up to this many words: "how many ... would it take to not wake up"
+_SQUASHED_MIN = 6  # a shorter squashed pattern would be found inside ordinary words
+
+# A squashed view is one sentence, so there "^" and "$" are the ends of the string.
+_EDGES = {
+    (True, False): r"(?<![^\n])",
+    (False, False): r"(?![^\n])",
+    (True, True): "^",
+    (False, True): "$",
+}
+_NUMBERS = {"#": "[0-9]+", "##": "[0-9]{2,}", "####": "(?:19|20)[0-9]{2}"}
+_TOKEN = re.compile(r"\.\.\.|[()\[\]|^$]|[^\s()\[\]|^$]+")
+
+
+def _tokens(pattern: str) -> list[str]:
+    return _TOKEN.findall(pattern)
+
+
+class _Parser:
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self.tokens = _tokens(pattern)
+        self.at = 0
+
+    def parse(self) -> tuple[_Item, ...]:
+        items = self._sequence(closers=())
+        if self.at != len(self.tokens):
+            raise PatternError(f"unexpected {self.tokens[self.at]!r} in {self.pattern!r}")
+        return items
+
+    def _sequence(self, closers: tuple[str, ...]) -> tuple[_Item, ...]:
+        items: list[_Item] = []
+        while self.at < len(self.tokens) and self.tokens[self.at] not in closers:
+            token = self.tokens[self.at]
+            self.at += 1
+            if token in ("(", "["):
+                close = ")" if token == "(" else "]"
+                items.append(_Alt(self._branches(close), optional=token == "["))
+            elif token == "...":
+                items.append(_Gap())
+            elif token in ("^", "$"):
+                items.append(_Edge(start=token == "^"))
+            elif token in (")", "]", "|"):
+                raise PatternError(f"unexpected {token!r} in {self.pattern!r}")
+            else:
+                items.extend(_words(token, self.pattern))
+        return tuple(items)
+
+    def _branches(self, close: str) -> tuple[tuple[_Item, ...], ...]:
+        branches = [self._sequence(closers=("|", close))]
+        while self.at < len(self.tokens) and self.tokens[self.at] == "|":
+            self.at += 1
+            branches.append(self._sequence(closers=("|", close)))
+        if self.at >= len(self.tokens) or self.tokens[self.at] != close:
+            raise PatternError(f"missing {close!r} in {self.pattern!r}")
+        self.at += 1
+        if any(not branch for branch in branches):
+            raise PatternError(f"empty alternative in {self.pattern!r}")
+        return tuple(branches)
+
+
+def _words(token: str, pattern: str) -> list[_Item]:
+    if token in _NUMBERS:
+        return [_Number(_NUMBERS[token])]
+    prefix = token.endswith("*") and len(token) > 1
+    text = normalize(token[:-1] if prefix else token)
+    words = text.split()
+    if not words or "?" in words:
+        raise PatternError(f"{token!r} in {pattern!r} has no letters or digits")
+    items: list[_Item] = [_Word(w, prefix=False) for w in words]
+    if prefix:
+        items[-1] = _Word(words[-1], prefix=True)
+    return items
+
+
+def _regex(items: tuple[_Item, ...], squashed: bool) -> str:
+    sep = "" if squashed else " "
+    out: list[str] = []
+    started = False
+    for item in items:
+        if isinstance(item, _Edge):  # zero-width: no separator on either side
+            out.append(_EDGES[item.start, squashed])
+            if not item.start and not started:
+                raise PatternError("'$' needs a word before it")
+            continue
+        optional = isinstance(item, _Gap) or (isinstance(item, _Alt) and item.optional)
+        body = _item_regex(item, squashed)
+        if not started and optional:
+            out.append(f"(?:{body}{sep})?")
+        elif not started:
+            out.append(body)
+            started = True
+        elif optional:
+            out.append(f"(?:{sep}{body})?")
+        else:
+            out.append(f"{sep}{body}")
+    if not started:
+        raise PatternError("a pattern needs at least one word that is not optional")
+    return "".join(out)
+
+
+def _item_regex(item: _Item, squashed: bool) -> str:
+    if isinstance(item, _Word):
+        if not squashed:
+            return re.escape(item.text) + ("[a-z0-9]*" if item.prefix else "")
+        # Squashed, "want" + "to" reads "wanto": repeated letters fold across the old word
+        # break too, so a word may share its first letter with the one before it.
+        first, rest = re.escape(item.text[0]), re.escape(item.text[1:])
+        return f"(?:(?<={first})|{first}){rest}" + ("[a-z0-9]*" if item.prefix else "")
+    if isinstance(item, _Number):
+        return item.regex
+    if isinstance(item, _Edge):
+        raise AssertionError("edges are emitted by _regex")
+    if isinstance(item, _Gap):
+        return "[a-z0-9]{0,24}?" if squashed else rf"[^ \n]+(?: [^ \n]+){{0,{_GAP_WORDS - 1}}}"
+    return "(?:" + "|".join(_regex(branch, squashed) for branch in item.branches) + ")"
+
+
+def _anchors(items: tuple[_Item, ...]) -> frozenset[str] | None:
+    """Words of which one must be in the message for `items` to match; None if unknown."""
+    best: frozenset[str] | None = None
+    best_rank: tuple[bool, int] = (True, 0)
+    for item in items:
+        keys: frozenset[str] | None = None
+        if isinstance(item, _Word):
+            if not item.prefix:
+                keys = frozenset([item.text])
+            elif len(item.text) >= _ANCHOR_PREFIX:
+                keys = frozenset([item.text[:_ANCHOR_PREFIX]])
+        elif isinstance(item, _Alt) and not item.optional:
+            branch_keys = [_anchors(branch) for branch in item.branches]
+            if all(k is not None for k in branch_keys):
+                keys = frozenset().union(*(k for k in branch_keys if k is not None))
+        if keys is None:
+            continue
+        rank = (keys <= _COMMON, len(keys))
+        if best is None or rank < best_rank:
+            best, best_rank = keys, rank
+    return best
+
+
+def _literal_length(items: tuple[_Item, ...]) -> int:
+    """The fewest letters a match can have (what a squashed match must at least span)."""
+    total = 0
+    for item in items:
+        if isinstance(item, _Word):
+            total += len(item.text)
+        elif isinstance(item, _Alt) and not item.optional:
+            total += min(_literal_length(branch) for branch in item.branches)
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPattern:
+    source: str
+    regex: re.Pattern[str]
+    squashed: re.Pattern[str] | None  # for runs of split letters; None when too short
+    anchors: frozenset[str] | None  # None: no anchor, the pattern is tried on every message
+
+
+def compile_pattern(pattern: str) -> CompiledPattern:
+    items = _Parser(pattern).parse()
+    body = _regex(items, squashed=False)
+    regex = re.compile(rf"(?<![a-z0-9]){body}(?![a-z0-9])")
+    squashed = None
+    if _literal_length(items) >= _SQUASHED_MIN:
+        squashed = re.compile(_regex(items, squashed=True))
+    return CompiledPattern(pattern, regex, squashed, _anchors(items))
+
+
+def compile_phrases(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One regex that finds any of `phrases` (the context lists); None for an empty list."""
+    if not phrases:
+        return None
+    bodies = [_regex(_Parser(p).parse(), squashed=False) for p in phrases]
+    return re.compile(r"(?<![a-z0-9])(?:" + "|".join(bodies) + r")(?![a-z0-9])")
+
+
+def message_keys(normal: str) -> set[str]:
+    """The anchor keys present in a normal-form message."""
+    words = normal.split()
+    keys = set(words)
+    keys.update([w[:_ANCHOR_PREFIX] for w in words if len(w) > _ANCHOR_PREFIX])
+    return keys
