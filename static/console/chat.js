@@ -8,6 +8,8 @@ import { clockText } from "./waittime.js";
 
 const MAX_TEXT = 4000;
 const MAX_SHOWN = 500;
+const TYPING_SEND_MS = 2000; // tell the participant "typing" at most every 2 s
+const TYPING_SHOW_MS = 3000; // show their "typing" hint for 3 s after the last signal
 const ROLE_WORDS = {
   participant: "Participant",
   supporter: "Supporter",
@@ -46,6 +48,8 @@ export class Chat {
     this.noteIds = new Set();
     this.pending = new Map(); // nonce -> {text, li}
     this.noteDrafts = new Map(); // ref -> text, to give it back when refused
+    this.typingSentAt = 0;
+    this.typingTimer = null;
     this.build();
   }
 
@@ -84,6 +88,7 @@ export class Chat {
       },
     });
     this.status = el("p", { className: "status-line", attrs: { role: "status" } });
+    this.typing = el("p", { className: "typing" });
     this.endedNote = el("p", {
       className: "ended-note",
       text: "This chat has ended. The participant can no longer write here.",
@@ -101,6 +106,7 @@ export class Chat {
         el("div", { className: "pane-body" }, [
           el("div", { className: "conversation" }, [
             this.list,
+            this.typing,
             this.endedNote,
             this.status,
             this.buildComposer(),
@@ -122,6 +128,12 @@ export class Chat {
         event.preventDefault();
         this.composer.requestSubmit();
       }
+    });
+    this.box.addEventListener("input", () => {
+      // A person waiting for an answer is reassured to see that one is being written.
+      const now = Date.now();
+      if (!this.joined || !this.box.value.trim() || now - this.typingSentAt < TYPING_SEND_MS) return;
+      if (this.opts.send({ type: "typing", room: this.room })) this.typingSentAt = now;
     });
     this.sendButton = el("button", { className: "btn btn-primary", text: "Send", attrs: { type: "submit" } });
     const canned = Array.isArray(this.opts.canned) ? this.opts.canned : [];
@@ -344,6 +356,9 @@ export class Chat {
       }
     }
     const own = from.role !== "participant" && from.name === this.opts.me.name;
+    if (!own && from.name && this.typing.textContent.startsWith(`${from.name} `)) {
+      this.typing.textContent = "";
+    }
     const li = this.messageItem(frame, own);
     li.dataset.id = id;
     this.ids.add(id);
@@ -401,6 +416,15 @@ export class Chat {
       return true;
     }
     return false;
+  }
+
+  onTyping(name) {
+    if (!name || name === this.opts.me.name) return;
+    this.typing.textContent = `${name} is typing…`;
+    clearTimeout(this.typingTimer);
+    this.typingTimer = setTimeout(() => {
+      this.typing.textContent = "";
+    }, TYPING_SHOW_MS);
   }
 
   onNotes(notes) {

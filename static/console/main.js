@@ -252,6 +252,9 @@ function handleFrame(frame) {
         announce(`${title} was transferred.`);
       }
       break;
+    case "typing":
+      if (chat && typeof frame.from === "string") chat.onTyping(frame.from);
+      break;
     case "status":
       setAvailability(frame.available === true);
       break;
@@ -259,7 +262,7 @@ function handleFrame(frame) {
       onError(frame);
       break;
     default:
-      break; // pong, presence, typing and frames this console does not use yet
+      break; // pong, presence and frames this console does not use
   }
 }
 

@@ -81,7 +81,7 @@ def test_one_to_one_chat_from_request_to_feedback(people: People, staff_account:
     account = staff_account(name=f"Sam {tag()}")
     participant = people(PHONE)
     participant_frames = record_frames(participant)
-    participant.accept()
+    pseudonym = participant.accept()
     topic = f"cravings tonight {tag()}"
     ask_for_support(participant, topic)
 
@@ -139,6 +139,15 @@ def test_one_to_one_chat_from_request_to_feedback(people: People, staff_account:
     expect(on_console.locator(".msg-role")).to_have_text("Participant")
     expect(on_console.locator(".msg-text")).to_have_text(answer)
     expect(participant.messages(answer)).to_have_count(1)
+
+    # Typing hints go both ways (each side sends one at most every 2 s, and both just wrote).
+    participant.page.wait_for_timeout(2_100)
+    participant.page.locator("#composer-text").press_sequentially("Hm", delay=20)
+    expect(pane.locator(".typing")).to_have_text(f"{pseudonym} is typing…")
+    participant.page.locator("#composer-text").fill("")
+    box.press_sequentially("Ok", delay=20)
+    expect(participant.page.locator("#typing")).to_have_text(f"{account.name} is typing…")
+    box.fill("")
 
     # A private note: shown to staff, marked as staff only, never sent to the participant.
     note = f"private note, staff only {tag()}"
