@@ -29,6 +29,7 @@ SCREENSHOT_WAITING = "/tmp/peerline-waiting-360.png"
 SCREENSHOT_FEEDBACK = "/tmp/peerline-feedback-360.png"
 SCREENSHOT_LOGIN = "/tmp/peerline-console-login-1000.png"
 SCREENSHOT_CONSOLE_PHONE = "/tmp/peerline-console-360.png"
+SCREENSHOT_ROOMS = "/tmp/peerline-rooms-support-360.png"
 
 
 def tag() -> str:
@@ -290,6 +291,7 @@ def test_console_is_usable_on_a_phone(people: People, staff_account: Accounts) -
 def test_participant_can_stop_waiting(people: People) -> None:
     participant = people(PHONE)
     participant.accept()
+    participant.page.screenshot(path=SCREENSHOT_ROOMS, full_page=True)
     ask_for_support(participant, f"just checking {tag()}")
     # A reload keeps the person waiting (the request is sent again, same ticket).
     participant.page.reload()
