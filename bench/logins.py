@@ -1,0 +1,276 @@
+"""Staff logins: how long one takes, and whether a burst of them stalls chat delivery.
+
+    .venv/bin/python -m bench.logins [--logins 20] [--rounds 3] [--rate 50] [--members 20]
+
+Starts a private redis-server and one Peerline server process, creates staff accounts with
+real argon2id hashes (argon2-cffi defaults), then:
+
+1. times sequential logins over HTTP (each is one argon2 verify plus a few Redis calls) and,
+   in this process, bare `Passwords.verify` calls;
+2. runs a chat probe: one sender at `--rate` messages a second into a room of `--members`
+   sockets, each message stamped with its send time; the latency from send to arrival is
+   measured at every member. For `--quiet` seconds nothing else happens; then `--logins`
+   logins are fired at once (`--rounds` times, a few seconds apart). The report compares
+   p50/p99/max delivery latency in the quiet window with the windows during the logins,
+   and the server's peak RSS while they ran (SECURITY.md T14: at most 300 MiB).
+
+Loopback only; every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import secrets
+import statistics
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import websockets
+
+from bench.procs import RedisHandle, ServerHandle, machine_info, memory
+from bench.stats import percentile
+
+PASSWORD = "bench password for staff logins"
+ROOM = "general"
+
+
+def _http(method: str, url: str, body: Any, headers: dict[str, str]) -> tuple[int, Any, dict]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    if data is not None:
+        request.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null"), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null"), dict(exc.headers)
+
+
+async def make_accounts(env: dict[str, str], count: int) -> list[tuple[str, str]]:
+    import redis.asyncio as aioredis
+
+    from server.crypto import KeyRing
+    from server.identity import new_id
+    from server.passwords import Passwords
+    from server.store.accounts import Account, StaffStore
+    from server.totp import new_secret
+
+    keys = KeyRing.parse(env["PEERLINE_DATA_KEYS"])
+    stored = Passwords().hash_now(PASSWORD)
+    client = aioredis.Redis.from_url(env["PEERLINE_REDIS_URL"])
+    store = StaffStore(client, env["PEERLINE_REDIS_PREFIX"])
+    accounts = []
+    for i in range(count):
+        secret, uid = new_secret(), new_id()
+        key_id, blob = keys.seal(secret.encode(), "totp", uid)
+        name = f"bench{i}-{secrets.token_hex(3)}"
+        await store.add(Account(uid, name, f"Supporter {i}", ("supporter",), stored, key_id, blob))
+        accounts.append((name, secret))
+    await client.aclose()
+    return accounts
+
+
+def login(base: str, account: tuple[str, str]) -> float:
+    name, secret = account
+    body = {"username": name, "password": PASSWORD, "totp": pyotp.TOTP(secret).now()}
+    started = time.perf_counter()
+    status, answer, _ = _http("POST", f"{base}/api/staff/login", body, {"origin": base})
+    elapsed = time.perf_counter() - started
+    if status != 200:
+        raise RuntimeError(f"login failed: {status} {answer}")
+    return elapsed
+
+
+async def verify_in_process(rounds: int) -> list[float]:
+    from server.passwords import Passwords
+
+    passwords = Passwords()
+    stored = passwords.hash_now(PASSWORD)
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        assert await passwords.verify(stored, PASSWORD)
+        times.append(time.perf_counter() - started)
+    passwords.close()
+    return times
+
+
+class Probe:
+    """One sender and `members` receivers in one room; latencies by arrival time."""
+
+    def __init__(self, server: ServerHandle, members: int, rate: float) -> None:
+        self.server = server
+        self.members = members
+        self.rate = rate
+        self.arrivals: list[tuple[float, float]] = []  # (arrival wall time, latency s)
+        self.sent = 0
+
+    async def _socket(self) -> Any:
+        base = self.server.base
+        _, info, _ = await asyncio.to_thread(_http, "GET", f"{base}/api/info", None, {})
+        body = {"consent_version": info["consent"]["version"], "accept": True}
+        status, _, headers = await asyncio.to_thread(
+            _http, "POST", f"{base}/api/session", body, {"origin": base}
+        )
+        assert status == 201, status
+        cookie = headers["set-cookie"].split(";", 1)[0]
+        ws = await websockets.connect(
+            self.server.ws_url, origin=base, additional_headers={"cookie": cookie}
+        )
+        await ws.recv()  # hello
+        await ws.send(json.dumps({"type": "join", "room": ROOM, "since": None}))
+        while json.loads(await ws.recv())["type"] != "joined":
+            pass
+        return ws
+
+    async def _receive(self, ws: Any, until: float) -> None:
+        with contextlib.suppress(TimeoutError, websockets.ConnectionClosed):
+            async with asyncio.timeout(max(0.0, until - time.time()) + 2):
+                async for raw in ws:
+                    frame = json.loads(raw)
+                    if frame.get("type") == "message" and frame["text"].startswith("t="):
+                        now = time.time()
+                        self.arrivals.append((now, now - float(frame["text"][2:])))
+
+    async def run(self, seconds: float, started: asyncio.Event) -> None:
+        sockets = [await self._socket() for _ in range(self.members)]
+        sender = sockets[0]
+        until = time.time() + seconds
+        readers = [asyncio.create_task(self._receive(ws, until)) for ws in sockets]
+        started.set()
+        interval = 1.0 / self.rate
+        next_at = time.time()
+        while time.time() < until:
+            stamp = f"t={time.time():.6f}"
+            say = {"type": "say", "room": ROOM, "text": stamp, "nonce": str(self.sent)}
+            await sender.send(json.dumps(say))
+            self.sent += 1
+            next_at += interval
+            await asyncio.sleep(max(0.0, next_at - time.time()))
+        await asyncio.gather(*readers)
+        for ws in sockets:
+            await ws.close()
+
+    def window(self, start: float, end: float) -> dict[str, Any]:
+        got = sorted(int(lat * 1e6) for at, lat in self.arrivals if start <= at < end)
+        if not got:
+            return {"deliveries": 0}
+        return {
+            "deliveries": len(got),
+            "p50_ms": percentile(got, 50) / 1000,
+            "p99_ms": percentile(got, 99) / 1000,
+            "max_ms": got[-1] / 1000,
+        }
+
+
+async def burst_phase(
+    server: ServerHandle, accounts: list[tuple[str, str]], args: argparse.Namespace
+) -> dict[str, Any]:
+    probe = Probe(server, args.members, args.rate)
+    gap = 4.0
+    total = args.quiet + args.rounds * gap + 2
+    started = asyncio.Event()
+    probe_task = asyncio.create_task(probe.run(total, started))
+    await started.wait()
+    t0 = time.time()
+    await asyncio.sleep(args.quiet)
+    quiet = (t0, time.time())
+    windows, burst_times, peak_rss = [], [], 0.0
+    pool = concurrent.futures.ThreadPoolExecutor(args.logins)
+    for r in range(args.rounds):
+        chunk = accounts[r * args.logins : (r + 1) * args.logins]
+        begin = time.time()
+        futures = [pool.submit(login, server.base, account) for account in chunk]
+        while not all(f.done() for f in futures):
+            rss = memory(server.pid).get("rss_mib") or 0.0
+            peak_rss = max(peak_rss, rss)
+            await asyncio.sleep(0.02)
+        times = [f.result() for f in futures]
+        windows.append((begin, time.time()))
+        burst_times.append(
+            {
+                "wall_s": time.time() - begin,
+                "slowest_login_s": max(times),
+                "median_login_s": statistics.median(times),
+            }
+        )
+        await asyncio.sleep(max(0.0, gap - (time.time() - begin)))
+    pool.shutdown()
+    await probe_task
+    during = [lat for s, e in windows for at, lat in probe.arrivals if s <= at < e]
+    during_sorted = sorted(int(x * 1e6) for x in during)
+    return {
+        "probe": {"rate_per_s": args.rate, "members": args.members, "sent": probe.sent},
+        "quiet": probe.window(*quiet),
+        "during_logins": {
+            "deliveries": len(during_sorted),
+            "p50_ms": percentile(during_sorted, 50) / 1000 if during_sorted else None,
+            "p99_ms": percentile(during_sorted, 99) / 1000 if during_sorted else None,
+            "max_ms": during_sorted[-1] / 1000 if during_sorted else None,
+        },
+        "bursts": burst_times,
+        "server_peak_rss_mib": round(peak_rss, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.logins", description=__doc__.split("\n")[0])
+    parser.add_argument("--logins", type=int, default=20, help="logins fired at once")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sequential", type=int, default=20, help="logins timed one by one")
+    parser.add_argument("--rate", type=float, default=50.0, help="probe messages a second")
+    parser.add_argument("--members", type=int, default=20, help="sockets in the probe room")
+    parser.add_argument("--quiet", type=float, default=5.0, help="seconds without logins")
+    args = parser.parse_args(argv)
+
+    from server.crypto import generate_key_line
+
+    redis = RedisHandle.start_private()
+    logs = Path(tempfile.mkdtemp(prefix="peerline-bench-logins-"))
+    env = {
+        "PEERLINE_REDIS_URL": redis.url,
+        "PEERLINE_REDIS_PREFIX": f"bench{secrets.token_hex(4)}:",
+        "PEERLINE_DATA_KEYS": generate_key_line(),
+        "PEERLINE_RATE_PER_MINUTE": "100000",
+        "PEERLINE_RATE_BURST": "10000",
+        "PEERLINE_SESSIONS_PER_ADDRESS_PER_HOUR": "100000",
+        "PEERLINE_LOG_LEVEL": "WARNING",
+    }
+    server = ServerHandle.start(env, logs)
+    try:
+        server.wait_ready()
+        accounts = asyncio.run(make_accounts(env, args.sequential + args.logins * args.rounds))
+        sequential = [login(server.base, a) for a in accounts[: args.sequential]]
+        verify = asyncio.run(verify_in_process(args.sequential))
+        burst = asyncio.run(burst_phase(server, accounts[args.sequential :], args))
+        report = {
+            "command": "python -m bench.logins " + " ".join(argv or []),
+            "machine": machine_info(),
+            "login_http_s": {
+                "median": statistics.median(sequential),
+                "min": min(sequential),
+                "max": max(sequential),
+            },
+            "argon2_verify_s": {"median": statistics.median(verify), "max": max(verify)},
+            **burst,
+        }
+        print(json.dumps(report, indent=2))
+        return 0
+    finally:
+        server.process.terminate()
+        with contextlib.suppress(Exception):
+            server.process.wait(10)
+        redis.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
