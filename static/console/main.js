@@ -305,6 +305,13 @@ function onError(frame) {
     if (chat) chat.setStatus(`Could not open this chat: ${detail}.`, "error");
     return;
   }
+  for (const [prefix, what] of [["end:", "ended"], ["transfer:", "transferred"]]) {
+    if (!ref.startsWith(prefix)) continue;
+    const chat = chats.get(ref.slice(prefix.length));
+    if (chat) chat.setStatus(`The chat was not ${what}: ${detail}.`, "error");
+    else setStatus("queue-status", detail, "error");
+    return;
+  }
   for (const chat of chats.all()) if (chat.onError(ref, code, detail)) return;
   const chat = typeof frame.room === "string" ? chats.get(frame.room) : null;
   if (chat) chat.setStatus(detail, "error");
