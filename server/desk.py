@@ -200,7 +200,13 @@ class Desk:
             log.info("direct room ended by staff %s", conn.person.pid)
         conn.send(encode(with_ref({"type": "ended", "room": frame.room}, frame.ref)))
         await self.store.publish_control(
-            {"op": "ended", "room": frame.room, "members": members, "pid": room.pid}
+            {
+                "op": "ended",
+                "room": frame.room,
+                "members": members,
+                "pid": room.pid,
+                "skip": conn.id,  # it had its `ended` (with ref) above
+            }
         )
 
     async def transfer(self, conn: Connection, frame: Transfer) -> None:
@@ -223,8 +229,14 @@ class Desk:
             await self._to(frame.to, {"type": "assigned", "room": frame.room, "transfer": True})
         else:
             await self.support.step_out(frame.room, me)
+            ticket = "t-" + new_id()
             await self.support.open_ticket(
-                "t-" + new_id(), room.pid, self._now_ms(), room.priority, None, frame.room
+                ticket,
+                room.pid,
+                self._now_ms(),
+                room.priority,
+                self._reseal_topic(room, ticket),
+                frame.room,
             )
             await self.announce_queue()
         conn.send(encode(with_ref({"type": "transferred", "room": frame.room}, frame.ref)))
@@ -238,6 +250,16 @@ class Desk:
             }
         )
         await self._to(room.pid, self._notice(frame.room, "system", TRANSFER_TEXT))
+
+    def _reseal_topic(self, room: DirectRoom, ticket: str) -> tuple[str, bytes] | None:
+        if room.topic is None:
+            return None
+        old_ticket, key_id, blob = room.topic
+        try:
+            topic = self.keys.open(key_id, blob, "ticket", old_ticket)
+        except (InvalidTag, ValueError, KeyError):
+            return None
+        return self.keys.seal(topic, "ticket", ticket)
 
     async def wrapup(self, conn: Connection, frame: Wrapup) -> None:
         program = self.settings.program
@@ -346,6 +368,8 @@ class Desk:
                 view.closed = True
         for person in event["members"]:
             for conn in list(self.hub.people.get(person, ())):
+                if conn.id == event.get("skip"):
+                    continue
                 conn.send(ended)
                 if person == event["pid"]:
                     conn.send(notice)

@@ -7,7 +7,8 @@ Keys (P = prefix):
   sealed), room (set when a chat went back to the queue). `P tp:<pid>` -> the ticket a
   participant waits on.
 - `P dm:<room>` hash: p (participant id), pr (priority), s:<staff id> = 1 current member or
-  0 former member, ended (ms), fb (feedback given). `P my:<person id>` set of the person's
+  0 former member, ended (ms), fb (feedback given), w:<staff id> (wrapped up), tt/tk/td
+  (the topic, sealed under the ticket id tt). `P my:<person id>` set of the person's
   direct rooms that have not ended. `P dms` set of direct rooms (for the purge job).
 - `P notes:{room}` stream of staff notes: i (note id), k, d (sealed JSON). Apart from
   messages, so no participant path (history, erase, export) can reach them.
@@ -48,6 +49,7 @@ class DirectRoom:
     former: frozenset[str]  # staff who were members (transferred away)
     ended_ms: int | None
     feedback_given: bool
+    topic: tuple[str, str, bytes] | None = None  # (ticket it was sealed under, key id, blob)
 
     def has_member(self, person: str) -> bool:
         return person == self.pid or person in self.staff
@@ -74,11 +76,18 @@ if not pid then return {0} end
 local room = redis.call('HGET', KEYS[2], 'room')
 if not room or room == '' then room = ARGV[4] end
 local pr = redis.call('HGET', KEYS[2], 'pr') or 'normal'
+local tk = redis.call('HGET', KEYS[2], 'tk') or ''
+local td = redis.call('HGET', KEYS[2], 'td') or ''
+local tt = ARGV[2]
+if td == '' then tk, tt = '', '' end
 redis.call('DEL', KEYS[2])
 local tp = ARGV[1] .. 'tp:' .. pid
 if redis.call('GET', tp) == ARGV[2] then redis.call('DEL', tp) end
 local dm = ARGV[1] .. 'dm:' .. room
 redis.call('HSET', dm, 'p', pid, 'pr', pr, 's:' .. ARGV[3], '1')
+-- The topic stays with the room (sealed under the ticket it came with), so a chat handed
+-- back to the queue still says what the person wanted to talk about.
+if td ~= '' then redis.call('HSET', dm, 'tt', tt, 'tk', tk, 'td', td) end
 redis.call('PEXPIRE', dm, ARGV[5])
 redis.call('SADD', ARGV[1] .. 'my:' .. pid, room)
 redis.call('SADD', ARGV[1] .. 'my:' .. ARGV[3], room)
@@ -201,6 +210,9 @@ class SupportStore:
             former=frozenset(uid for uid, now in staff.items() if not now),
             ended_ms=int(ended) if ended else None,
             feedback_given=b"fb" in found,
+            topic=(found[b"tt"].decode(), found[b"tk"].decode(), found[b"td"])
+            if found.get(b"td")
+            else None,
         )
 
     async def rooms_of(self, person: str) -> list[str]:

@@ -227,6 +227,8 @@ async def test_end_feedback_and_wrapup(desk_pair: Pair) -> None:
     assert (await person.expect("error", ref="early"))["code"] == "forbidden"  # not ended yet
     await supporter.send(type="end", room=room, ref="e")
     await supporter.expect("ended", ref="e")
+    await asyncio.sleep(0.2)
+    assert len([f for f in supporter.frames if f["type"] == "ended"]) == 1  # not twice
     await person.expect("ended", room=room)
     notice = await person.expect("notice", room=room)
     assert notice["kind"] == "feedback" and notice["text"]
@@ -278,7 +280,9 @@ async def test_transfer_back_to_the_queue_keeps_room_and_notes(desk_pair: Pair) 
     ticket = None
     while ticket is None:
         frame = await second.expect("queue")
-        ticket = next((i["ticket"] for i in frame["waiting"] if i.get("transfer")), None)
+        item = next((i for i in frame["waiting"] if i.get("transfer")), None)
+        ticket = item["ticket"] if item else None
+    assert item is not None and item["topic"] == "cravings tonight"  # kept for the next one
     await second.send(type="claim", ticket=ticket, ref="c")
     assert (await second.expect("assigned", ref="c"))["room"] == room
     await second.join(room)
