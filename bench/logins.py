@@ -79,6 +79,17 @@ async def make_accounts(env: dict[str, str], count: int) -> list[tuple[str, str]
     return accounts
 
 
+def failed_login(base: str, name: str) -> float:
+    """One wrong-password attempt (each name once, so throttling never answers instead)."""
+    body = {"username": name, "password": "not the password", "totp": "000000"}
+    started = time.perf_counter()
+    status, _, _ = _http("POST", f"{base}/api/staff/login", body, {"origin": base})
+    elapsed = time.perf_counter() - started
+    if status != 401:
+        raise RuntimeError(f"expected 401, got {status}")
+    return elapsed
+
+
 def login(base: str, account: tuple[str, str]) -> float:
     name, secret = account
     body = {"username": name, "password": PASSWORD, "totp": pyotp.TOTP(secret).now()}
@@ -249,6 +260,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server.wait_ready()
         accounts = asyncio.run(make_accounts(env, args.sequential + args.logins * args.rounds))
+        # SECURITY.md T15: a failure for a known name and for an unknown one cost the same.
+        known, unknown = [], []
+        for name, _ in accounts[: args.sequential]:
+            known.append(failed_login(server.base, name))
+            unknown.append(failed_login(server.base, f"nobody-{secrets.token_hex(4)}"))
         sequential = [login(server.base, a) for a in accounts[: args.sequential]]
         verify = asyncio.run(verify_in_process(args.sequential))
         burst = asyncio.run(burst_phase(server, accounts[args.sequential :], args))
@@ -261,6 +277,12 @@ def main(argv: list[str] | None = None) -> int:
                 "max": max(sequential),
             },
             "argon2_verify_s": {"median": statistics.median(verify), "max": max(verify)},
+            "failed_login_s": {
+                "known_median": statistics.median(known),
+                "unknown_median": statistics.median(unknown),
+                "difference": abs(statistics.median(known) - statistics.median(unknown))
+                / statistics.median(known),
+            },
             **burst,
         }
         print(json.dumps(report, indent=2))

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 QUEUE_COALESCE_SECONDS = 0.05  # a burst of queue changes becomes one read and one frame
 FEEDBACK_TEXT = "Your supporter ended this chat. If you like, tell us how it went."
 TRANSFER_TEXT = "Your chat is being passed to another supporter; they will see it here."
+LEFT_TEXT = "The participant has left (Quick Exit or erase). You can end this chat."
 JOINED_TEXT = "A supporter has joined this chat."
 
 
@@ -120,6 +121,15 @@ class Desk:
         conn.send(encode(with_ref({"type": "cancelled", "ticket": ticket}, frame.ref)))
         if ticket is not None:
             await self.announce_queue()
+
+    async def participant_left(self, pid: str) -> None:
+        """Quick Exit or erase: out of the queue, and their supporters are told."""
+        if await self.support.cancel_ticket(pid) is not None:
+            await self.announce_queue()
+        for room_id in await self.support.rooms_of(pid):
+            room = await self.support.direct_room(room_id)
+            for uid in sorted(room.staff) if room else ():
+                await self._to(uid, self._notice(room_id, "system", LEFT_TEXT))
 
     async def feedback(self, conn: Connection, frame: Feedback) -> None:
         room = await self.support.direct_room(frame.room)

@@ -174,9 +174,8 @@ class Web:
 
     async def _cancel_support(self, pid: str) -> None:
         # Nobody should be sent to a person who has left (Quick Exit or erase).
-        desk = self.ctx.desk
-        if desk is not None and await desk.support.cancel_ticket(pid) is not None:
-            await desk.announce_queue()
+        if self.ctx.desk is not None:
+            await self.ctx.desk.participant_left(pid)
 
     def forget_device(self) -> Response:
         """204 that makes the browser drop the cookie and this site's storage."""

@@ -519,6 +519,11 @@ export class Chat {
     if (pinned) l.scrollTop = l.scrollHeight;
   }
 
+  // A line from the server about the chat itself (the participant left, say): not a message.
+  onNotice(text) {
+    this.append(el("li", { className: "msg system", text: String(text || "") }), true);
+  }
+
   messageItem(frame, own) {
     const from = frame.from && typeof frame.from === "object" ? frame.from : {};
     const role = String(from.role || "");

@@ -255,6 +255,12 @@ function handleFrame(frame) {
     case "typing":
       if (chat && typeof frame.from === "string") chat.onTyping(frame.from);
       break;
+    case "notice":
+      if (chat) {
+        chat.onNotice(frame.text);
+        announce(`${chat.title}: ${String(frame.text || "")}`);
+      }
+      break;
     case "status":
       setAvailability(frame.available === true);
       break;

@@ -329,6 +329,17 @@ async def test_status_away_and_back(desk_pair: Pair) -> None:
     assert status == 200 and body["available"] is False  # type: ignore[index]
 
 
+async def test_the_supporter_is_told_when_the_participant_leaves(desk_pair: Pair) -> None:
+    person, supporter, room = await chat(desk_pair)
+    base = desk_pair[1].base
+    status, _, _ = http_json(
+        "DELETE", f"{base}/api/session", headers={"origin": base, "cookie": person.cookie}
+    )
+    assert status == 204
+    notice = await supporter.expect("notice", room=room)
+    assert notice["kind"] == "system" and "left" in notice["text"]
+
+
 async def test_quick_exit_takes_the_person_out_of_the_queue(desk_pair: Pair) -> None:
     supporter = await console(desk_pair[0])
     person = await participant(desk_pair[1])
