@@ -65,7 +65,7 @@ def scan(text: str, role: str = "participant", lexicon: Lexicon | None = None) -
     lexicon = lexicon if lexicon is not None else Lexicon.default()
     normal = normalize(text)
     hits = lexicon.find(normal)
-    if not hits:
+    if all(hit.entry.severity == "allow" for hit in hits):  # also when there are none
         return NOTHING
     kept = _weigh(normal, hits, role, lexicon)
     if not kept:

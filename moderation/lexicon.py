@@ -25,6 +25,7 @@ from moderation.patterns import (
     PatternError,
     compile_pattern,
     compile_phrases,
+    find_words,
     message_keys,
 )
 
@@ -178,7 +179,17 @@ class Lexicon:
     """Entries and context words, compiled for `scan`. Build one with `Lexicon.default()`,
     `Lexicon.from_toml(text)` or `Lexicon.from_dict(data)`; derive with `with_changes`."""
 
-    __slots__ = ("_always", "_context", "_index", "_keys", "_squashable", "context", "data_version", "entries", "version")  # fmt: skip
+    __slots__ = (
+        "_always",
+        "_context",
+        "_index",
+        "_keys",
+        "_squashable",
+        "context",
+        "data_version",
+        "entries",
+        "version",
+    )
 
     def __init__(self, entries: Iterable[Entry], context: Context, data_version: str) -> None:
         self.entries: tuple[Entry, ...] = tuple(entries)
@@ -269,7 +280,7 @@ class Lexicon:
         hits = [
             Hit(rule.entry, *match.span())
             for rule in rules
-            for match in rule.pattern.regex.finditer(normal)
+            for match in find_words(rule.pattern.regex, normal)
         ]
         if SQUASH in normal:
             hits += self._find_squashed(normal)
@@ -309,7 +320,7 @@ class Lexicon:
     def context_has(self, name: str, text: str) -> bool:
         """Whether context phrase list `name` has a phrase in `text` (normal form)."""
         regex = self._context.phrases[name]
-        return regex is not None and regex.search(text) is not None
+        return regex is not None and next(find_words(regex, text), None) is not None
 
     def context_words(self, name: str) -> frozenset[str]:
         """Context word list `name` (negation, negation_es, denial_bridge), normalised."""

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (look-alike letters are what this module folds away)
 """Text normalisation: fold the ways people disguise or mistype words into one plain form.
 
 The normal form is lower-case ASCII letters and digits, single spaces between words and a
@@ -61,6 +62,8 @@ _SENTENCE_END = ".!;\n\r"
 def _fold_char(char: str) -> str:
     if char in _DELETED:
         return ""
+    if char == SQUASH:  # typed, it must not pass for the matcher's own mark
+        return " "
     if char in _CONFUSABLES:
         return _CONFUSABLES[char]
     if char in EMOJI_WORDS:
@@ -138,19 +141,50 @@ def _squash_run(match: re.Match[str]) -> str:
 _NOT_LETTER = re.compile(r"[^a-z0-9@$!|]")
 
 
-def _squeeze(match: re.Match[str]) -> str:
-    return "\n" if "\n" in match.group() else " "
+def _space(match: re.Match[str]) -> str:
+    return " "
 
 
-_Replacement = str | Callable[[re.Match[str]], str]
+def _newline(match: re.Match[str]) -> str:
+    return "\n"
+
+
+def _punctuation(char: str) -> str:
+    if char.isascii() and char.isalnum():
+        return char.lower()
+    if char == "?":  # a question stays visible to the context rules as a "?" token
+        return " ? \n"
+    if char in _SENTENCE_END:
+        return "\n"
+    return char if char == SQUASH else " "
+
+
+class _PunctuationTable(dict[int, str]):
+    def __missing__(self, code: int) -> str:
+        value = _punctuation(chr(code))
+        self[code] = value
+        return value
+
+
+_PUNCTUATION = _PunctuationTable()
+
+
+def _first_group(match: re.Match[str]) -> str:
+    return match.group(1)
 
 
 @dataclass(frozen=True, slots=True)
 class _Stage:
     pattern: re.Pattern[str]
-    replacement: _Replacement
+    replacement: str | Callable[[re.Match[str]], str]  # what `sub` gets on the fast path
+    tracked: Callable[[re.Match[str]], str]  # the same replacement, for apply_tracked
+
+    # A cheap search that must succeed for the stage to change anything, or None.
+    needed: re.Pattern[str] | None = None
 
     def apply(self, text: str) -> str:
+        if self.needed is not None and self.needed.search(text) is None:
+            return text
         return self.pattern.sub(self.replacement, text)
 
     def apply_tracked(
@@ -165,10 +199,14 @@ class _Stage:
             pieces.append(text[done:a])
             new_starts += starts[done:a]
             new_ends += ends[done:a]
-            replacement = self.replacement
-            out = replacement(match) if callable(replacement) else match.expand(replacement)
+            out = self.tracked(match)
             pieces.append(out)
-            # A replaced piece is quoted whole: the span from its first to its last character.
+            if len(out) == b - a:  # one for one (leetspeak): each keeps its own span
+                new_starts += starts[a:b]
+                new_ends += ends[a:b]
+                done = b
+                continue
+            # Otherwise a replaced piece is quoted whole: from its first to its last character.
             if b > a:
                 span_start, span_end = starts[a], ends[b - 1]
             else:
@@ -194,6 +232,13 @@ _STAGES = (
             r")"
         ),
         _squash_run,
+        _squash_run,
+        # A run cannot start without two single characters split by spaces, or a short
+        # chunk between two symbols: most messages have neither and skip the stage.
+        re.compile(
+            r"(?:^|[^a-z0-9@$!*|])[a-z0-9@$] {1,3}[a-z0-9@$|!](?:[^a-z0-9@$!*|]|$)"
+            r"|[._~+\-][a-z0-9@$|!]{1,3}[._~+\-]"
+        ),
     ),
     _Stage(
         re.compile(
@@ -201,12 +246,16 @@ _STAGES = (
             rf"(?:[a-z]+[{_LEET_CHARS}]|[{_LEET_CHARS}]+[a-z])[{_WORD_CHARS}]*"
         ),
         _leet_word,
+        _leet_word,
+        re.compile(f"[{_LEET_CHARS}]"),
     ),
-    _Stage(re.compile(r"([a-z])\1+"), r"\1"),
-    _Stage(re.compile(r"\?+"), " ? \n"),
-    _Stage(re.compile(rf"[{re.escape(_SENTENCE_END)}]+"), "\n"),
-    _Stage(re.compile(rf"[^a-z0-9?\n{SQUASH}]+"), " "),
-    _Stage(re.compile(r"[ \n]*\n[ \n]*| {2,}"), _squeeze),
+    _Stage(re.compile(r"([a-z])\1+"), r"\1", _first_group),
+)
+# After the stages: punctuation to spaces and sentence breaks (_PUNCTUATION), then these
+# two leave single spaces between words and one newline between sentences.
+_SQUEEZE = (
+    _Stage(re.compile(" {2,}"), " ", _space),
+    _Stage(re.compile(r" ?\n[ \n]*"), "\n", _newline),
 )
 
 
@@ -215,21 +264,38 @@ def normalize(text: str) -> str:
     folded = text.translate(_FOLD)
     for stage in _STAGES:
         folded = stage.apply(folded)
+    folded = folded.translate(_PUNCTUATION)
+    for stage in _SQUEEZE:
+        folded = stage.apply(folded)
     return folded.strip(" \n")
+
+
+def _translate_tracked(
+    text: str, table: dict[int, str], starts: list[int], ends: list[int]
+) -> tuple[str, list[int], list[int]]:
+    pieces = [table[ord(char)] for char in text]
+    if all(len(piece) == 1 for piece in pieces):  # one for one: the spans stay
+        return "".join(pieces), starts, ends
+    new_starts: list[int] = []
+    new_ends: list[int] = []
+    for piece, start, end in zip(pieces, starts, ends, strict=True):
+        new_starts += [start] * len(piece)
+        new_ends += [end] * len(piece)
+    return "".join(pieces), new_starts, new_ends
 
 
 def normalize_with_spans(text: str) -> tuple[str, list[int], list[int]]:
     """`normalize(text)`, and for each of its characters the [start, end) it came from."""
-    pieces: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    for index, char in enumerate(text):
-        out = _FOLD[ord(char)]
-        pieces.append(out)
-        starts += [index] * len(out)
-        ends += [index + 1] * len(out)
-    folded = "".join(pieces)
+    identity = list(range(len(text) + 1))
+    if text.isascii() and "'" not in text and "`" not in text:
+        # Folding plain ASCII changes only letter case: one character for one.
+        folded, starts, ends = text.translate(_FOLD), identity[:-1], identity[1:]
+    else:
+        folded, starts, ends = _translate_tracked(text, _FOLD, identity[:-1], identity[1:])
     for stage in _STAGES:
+        folded, starts, ends = stage.apply_tracked(folded, starts, ends)
+    folded, starts, ends = _translate_tracked(folded, _PUNCTUATION, starts, ends)
+    for stage in _SQUEEZE:
         folded, starts, ends = stage.apply_tracked(folded, starts, ends)
     lead = len(folded) - len(folded.lstrip(" \n"))
     stripped = folded.strip(" \n")

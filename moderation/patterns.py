@@ -20,6 +20,7 @@ almost every pattern for almost every message.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from moderation.normalize import normalize
@@ -58,11 +59,29 @@ class _Alt:
 
 _Item = _Word | _Number | _Gap | _Edge | _Alt
 
-# Words too common to be worth an anchor: a pattern anchored on "i" would be tried on
-# nearly every message. Any other required word of the pattern is chosen instead.
-_COMMON = frozenset(
-    "i im me my to a the and is it he she hes shes you of in on not no dont do be so just "
-    "y de la el que se mi lo le ya es no".split()
+# Words too common to be worth an anchor: a pattern anchored on "to" would be tried on
+# most messages. Any other required word of the pattern is chosen instead.
+_VERY_COMMON = frozenset(
+    normalize(
+        "i a the and to is it of do in my me you not that on for be so just this with at was "
+        "have no y de la el que se mi lo en un es"
+    ).split()
+)
+_COMMON = _VERY_COMMON | frozenset(
+    normalize(
+        """
+    i im id ive il me my mine to a an the and or but is it its he she hes shes you your
+    of in on at by for from with about as up down out off over into onto back not no dont
+    do did done does be been being am are was were so just y de la el que se mi lo le ya es
+    en un una por con para al las los del su sus te tu yo pero mas muy ni este esta esto eso
+    al this that these those they them their theyre we us our him her his who what when
+    where why how if then than there here now rn today tonight day night time again still
+    wil would could should can cant might must have has had got get gets geting go going
+    gona goes went come came take took make made want wana need like realy really think
+    know fel feling one two some any every everything everyone very too more much many way
+    thing things lol ok okay yes yeah
+    """
+    ).split()
 )
 _ANCHOR_PREFIX = 4  # anchors on a word's first 4 letters let "kill*" match "killing"
 _GAP_WORDS = 6  # "..." spans up to this many words: "how many ... would it take to not wake up"
@@ -98,19 +117,19 @@ class _Parser:
     def _sequence(self, closers: tuple[str, ...]) -> tuple[_Item, ...]:
         items: list[_Item] = []
         while self.at < len(self.tokens) and self.tokens[self.at] not in closers:
-            token = self.tokens[self.at]
+            piece = self.tokens[self.at]
             self.at += 1
-            if token in ("(", "["):
-                close = ")" if token == "(" else "]"
-                items.append(_Alt(self._branches(close), optional=token == "["))
-            elif token == "...":
+            if piece in ("(", "["):
+                close = ")" if piece == "(" else "]"
+                items.append(_Alt(self._branches(close), optional=piece == "["))
+            elif piece == "...":
                 items.append(_Gap())
-            elif token in ("^", "$"):
-                items.append(_Edge(start=token == "^"))
-            elif token in (")", "]", "|"):
-                raise PatternError(f"unexpected {token!r} in {self.pattern!r}")
+            elif piece in ("^", "$"):
+                items.append(_Edge(start=piece == "^"))
+            elif piece in (")", "]", "|"):
+                raise PatternError(f"unexpected {piece!r} in {self.pattern!r}")
             else:
-                items.extend(_words(token, self.pattern))
+                items.extend(_words(piece, self.pattern))
         return tuple(items)
 
     def _branches(self, close: str) -> tuple[tuple[_Item, ...], ...]:
@@ -129,10 +148,12 @@ class _Parser:
 def _words(token: str, pattern: str) -> list[_Item]:
     if token in _NUMBERS:
         return [_Number(_NUMBERS[token])]
+    if "?" in token:
+        raise PatternError(f"{token!r} in {pattern!r}: write an optional word as [word], not ?")
     prefix = token.endswith("*") and len(token) > 1
     text = normalize(token[:-1] if prefix else token)
     words = text.split()
-    if not words or "?" in words:
+    if not words:
         raise PatternError(f"{token!r} in {pattern!r} has no letters or digits")
     items: list[_Item] = [_Word(w, prefix=False) for w in words]
     if prefix:
@@ -183,10 +204,15 @@ def _item_regex(item: _Item, squashed: bool) -> str:
     return "(?:" + "|".join(_regex(branch, squashed) for branch in item.branches) + ")"
 
 
+def _anchor_cost(key: str) -> int:
+    """Roughly how often an anchor key is in a message: lower is a better anchor."""
+    return 1000 if key in _VERY_COMMON else 50 if key in _COMMON else 1
+
+
 def _anchors(items: tuple[_Item, ...]) -> frozenset[str] | None:
     """Words of which one must be in the message for `items` to match; None if unknown."""
     best: frozenset[str] | None = None
-    best_rank: tuple[bool, int] = (True, 0)
+    best_cost = 0
     for item in items:
         keys: frozenset[str] | None = None
         if isinstance(item, _Word):
@@ -200,9 +226,9 @@ def _anchors(items: tuple[_Item, ...]) -> frozenset[str] | None:
                 keys = frozenset().union(*(k for k in branch_keys if k is not None))
         if keys is None:
             continue
-        rank = (keys <= _COMMON, len(keys))
-        if best is None or rank < best_rank:
-            best, best_rank = keys, rank
+        cost = sum(_anchor_cost(key) for key in keys)
+        if best is None or cost < best_cost:
+            best, best_cost = keys, cost
     return best
 
 
@@ -217,10 +243,30 @@ def _literal_length(items: tuple[_Item, ...]) -> int:
     return total
 
 
+_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def find_words(regex: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """Matches of `regex` in `text` that start where a word starts.
+
+    The check is made here rather than with a look-behind at the front of the regex: a
+    regex that starts with a look-behind cannot skip ahead to its first letters, and is
+    about ten times slower to search.
+    """
+    position = 0
+    while (match := regex.search(text, position)) is not None:
+        start = match.start()
+        if start and text[start - 1] in _WORD_CHARS:
+            position = start + 1
+            continue
+        yield match
+        position = max(match.end(), start + 1)
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledPattern:
     source: str
-    regex: re.Pattern[str]
+    regex: re.Pattern[str]  # read it with find_words, which checks where words start
     squashed: re.Pattern[str] | None  # for runs of split letters; None when too short
     anchors: frozenset[str] | None  # None: no anchor, the pattern is tried on every message
 
@@ -228,7 +274,7 @@ class CompiledPattern:
 def compile_pattern(pattern: str) -> CompiledPattern:
     items = _Parser(pattern).parse()
     body = _regex(items, squashed=False)
-    regex = re.compile(rf"(?<![a-z0-9]){body}(?![a-z0-9])")
+    regex = re.compile(rf"{body}(?![a-z0-9])")
     squashed = None
     if _literal_length(items) >= _SQUASHED_MIN:
         squashed = re.compile(_regex(items, squashed=True))
@@ -236,11 +282,12 @@ def compile_pattern(pattern: str) -> CompiledPattern:
 
 
 def compile_phrases(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
-    """One regex that finds any of `phrases` (the context lists); None for an empty list."""
+    """One regex that finds any of `phrases` (the context lists); None for an empty list.
+    Read it with find_words."""
     if not phrases:
         return None
     bodies = [_regex(_Parser(p).parse(), squashed=False) for p in phrases]
-    return re.compile(r"(?<![a-z0-9])(?:" + "|".join(bodies) + r")(?![a-z0-9])")
+    return re.compile(r"(?:" + "|".join(bodies) + r")(?![a-z0-9])")
 
 
 def message_keys(normal: str) -> set[str]:
