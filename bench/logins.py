@@ -193,6 +193,7 @@ async def burst_phase(
     probe_task = asyncio.create_task(probe.run(total, started))
     await started.wait()
     t0 = time.time()
+    baseline_rss = memory(server.pid).get("rss_mib") or 0.0
     await asyncio.sleep(args.quiet)
     quiet = (t0, time.time())
     windows, burst_times, peak_rss = [], [], 0.0
@@ -229,6 +230,7 @@ async def burst_phase(
             "max_ms": during_sorted[-1] / 1000 if during_sorted else None,
         },
         "bursts": burst_times,
+        "server_rss_before_mib": round(baseline_rss, 1),
         "server_peak_rss_mib": round(peak_rss, 1),
     }
 

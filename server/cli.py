@@ -26,10 +26,21 @@ def main(argv: list[str] | None = None) -> None:
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     keys_sub.add_parser("generate", help="print a new ID:BASE64 key for PEERLINE_DATA_KEYS")
     staff_cli.add_parser(sub)
+    sub.add_parser(
+        "scan",
+        help="JSON lines {id, text} on stdin -> {id, label, score, evidence} on stdout",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "keys":
         print(generate_key_line())
+        return
+    if args.command == "scan":
+        from moderation.jsonl import scan_lines
+
+        # The exact decision the server makes on a message: the same function and lexicon.
+        for line in scan_lines(sys.stdin):
+            sys.stdout.write(line + "\n")
         return
     if args.command == "staff":
         sys.exit(staff_cli.run(args, os.environ, sys.stdin, sys.stdout))

@@ -57,3 +57,32 @@ def test_a_bad_log_level_is_refused_cleanly() -> None:
     result = peerline("serve", "--port", "1", env={"PEERLINE_LOG_LEVEL": "loud"})
     assert result.returncode == 2 and "PEERLINE_LOG_LEVEL" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_scan_reads_json_lines_and_answers_in_order() -> None:
+    lines = [
+        {"id": 1, "text": "this traffic is killing me"},
+        {"id": "b", "text": "hes not breathing and his lips are blue"},
+        {"id": 3, "text": "picked up my 90 day chip today!"},
+    ]
+    stdin = "".join(json.dumps(line) + "\n" for line in lines) + "not json\n"
+    result = subprocess.run(
+        [sys.executable, "-m", "server", "scan"],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["id"] for o in out] == [1, "b", 3, None]
+    assert [o.get("label") for o in out[:3]] == ["none", "urgent", "none"]
+    assert out[1]["evidence"] and 0 <= out[1]["score"] <= 1
+    assert out[3]["error"] == "bad_line"
+
+
+def test_staff_commands_need_redis() -> None:
+    result = peerline("staff", "list")
+    assert result.returncode == 2 and "PEERLINE_REDIS_URL" in result.stderr
