@@ -16,6 +16,7 @@ import {
   setExitUrl,
 } from "./participant/quickexit.js";
 import { renderResources, resourceItem } from "./participant/resources.js";
+import { hideCrisis, onCrisisClosed, setFallbackResources, setUpCrisis, showCrisis } from "./participant/crisis.js";
 import {
   feedbackDone,
   feedbackFailed,
@@ -209,6 +210,8 @@ function applyInfo(info) {
   if (typeof info.quick_exit_url === "string") setExitUrl(info.quick_exit_url);
   renderResources(byId("resource-list"), info.resources);
   renderResources(byId("waiting-resources"), info.resources);
+  renderResources(byId("ended-resources"), info.resources);
+  setFallbackResources(info.resources);
   byId("support-offer").hidden = info.support !== true;
   renderConsentText(info.consent && info.consent.text);
   renderRooms(Array.isArray(info.rooms) ? info.rooms : []);
@@ -453,20 +456,26 @@ function handleEnd(reason) {
     return;
   }
   if (reason === "banned") {
+    // Final: no reconnect (the connection has stopped itself), nothing kept on this device.
     outbox.clear();
     clearAllStorage();
     forgetSupport();
     state.me = null;
     state.room = null;
-    byId("ended-title").textContent = "You can no longer use this chat";
+    state.joinedRoom = null;
+    messages.reset();
+    hideCrisis({ restoreFocus: false });
+    for (const id of ["erase-dialog", "invite-dialog", "report-dialog"]) closeDialog(byId(id));
+    byId("ended-title").textContent = "This session was closed by the program's moderators.";
     byId("ended-text").textContent =
-      "A moderator has ended your access. If you need help now, the crisis lines under " +
-      "“Get help now” are always available.";
+      "You can no longer write in this chat. Whatever is going on, you still deserve support.";
+    byId("ended-help").hidden = false;
     byId("ended-retry").hidden = true;
     showView("ended");
     return;
   }
   // "broken": the server refused what this page sent (a bug). Say so; let the person retry.
+  byId("ended-help").hidden = true;
   byId("ended-title").textContent = "Something went wrong";
   byId("ended-text").textContent =
     "The chat connection was closed because of an error in this page. Your unsent messages are kept.";
@@ -476,6 +485,7 @@ function handleEnd(reason) {
 
 function sessionGone(note) {
   const lost = outbox.size;
+  hideCrisis({ restoreFocus: false });
   connection.stop();
   outbox.clear();
   storageSet(ROOM_KEY, null);
@@ -699,6 +709,17 @@ function onSayError(item, code, detail) {
     }
     return;
   }
+  if (code === "muted") {
+    // Not sent and not to be retried: the words go back to the composer, nothing is lost.
+    outbox.remove(item.nonce);
+    messages.dropPending(item.nonce);
+    const box = byId("composer-text");
+    if (!box.value.trim()) box.value = item.text;
+    else if (!box.value.includes(item.text)) box.value = `${item.text}\n${box.value}`;
+    const why = detail && detail !== "muted" ? ` ${detail}` : "";
+    setStatus("chat-status", `You can't send messages right now.${why}`, "error");
+    return;
+  }
   outbox.remove(item.nonce);
   messages.failPending(item.nonce, detail);
   setStatus("chat-status", `Your message was not sent: ${detail}.`, "error");
@@ -711,6 +732,18 @@ function onErased(frame) {
 }
 
 function onNotice(frame) {
+  if (frame.kind === "crisis_resources") {
+    // Whatever room it is about, it is about this person, now.
+    showCrisis(frame);
+    return;
+  }
+  if (frame.kind === "moderation") {
+    // A moderator's warning concerns the person, not one room: show it wherever they are.
+    const text = String(frame.text || "");
+    if (state.view === "chat") messages.addNotice(text, null, "From the moderators · only you can see this", "moderation");
+    else setStatus("rooms-status", `From the moderators: ${text}`);
+    return;
+  }
   if (frame.room && frame.room !== state.room) return;
   if (frame.kind === "feedback") {
     // Normally `ended` came first; if not, this notice ends the chat just the same.
@@ -728,7 +761,6 @@ function onNotice(frame) {
   } else {
     setStatus("rooms-status", text);
   }
-  if (frame.kind === "crisis_resources") openDialog(byId("help-dialog"));
 }
 
 
@@ -1045,6 +1077,7 @@ async function confirmErase() {
     outbox.clear();
     clearAllStorage();
     forgetSupport();
+    hideCrisis({ restoreFocus: false });
     state.me = null;
     state.room = null;
     state.joinedRoom = null;
@@ -1094,6 +1127,11 @@ function wire() {
     connection.stop();
   });
 
+  setUpCrisis();
+  onCrisisClosed(() => {
+    const target = state.view === "chat" && !byId("composer").hidden ? byId("composer-text") : byId("main");
+    target.focus();
+  });
   for (const id of ["help-dialog", "erase-dialog", "invite-dialog", "report-dialog"]) {
     setUpDialog(byId(id));
   }

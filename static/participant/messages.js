@@ -194,7 +194,15 @@ export class MessageList {
     this.keepPinned(() => this.insertConfirmed(li, id));
   }
 
-  /** Refused for good (too long, muted…): say so and offer to try again. */
+  /** Take a pending message off the list without a trace (its words went back to the composer). */
+  dropPending(nonce) {
+    const li = this.byNonce.get(nonce);
+    if (!li) return;
+    this.byNonce.delete(nonce);
+    li.remove();
+  }
+
+  /** Refused for good (too long…): say so and offer to try again. */
   failPending(nonce, detail) {
     const li = this.byNonce.get(nonce);
     if (!li) return;
@@ -227,9 +235,9 @@ export class MessageList {
 
   // ---- private notices ---------------------------------------------------------------------
 
-  addNotice(text, resourcesNode) {
-    const li = el("li", { className: "notice" }, [
-      el("p", { className: "notice-label", text: "Only you can see this" }),
+  addNotice(text, resourcesNode, label = "Only you can see this", kind = "") {
+    const li = el("li", { className: kind ? `notice notice-${kind}` : "notice" }, [
+      el("p", { className: "notice-label", text: label }),
       el("p", { className: "msg-text", text }),
       resourcesNode,
     ]);
