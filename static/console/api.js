@@ -7,7 +7,7 @@ export function setCsrf(token) {
   csrf = typeof token === "string" ? token : "";
 }
 
-async function request(method, path, body) {
+export async function request(method, path, body) {
   const init = {
     method,
     credentials: "same-origin",
@@ -41,3 +41,4 @@ export const login = (username, password, totp) =>
 export const me = () => request("GET", "/api/staff/me");
 export const logout = () => request("POST", "/api/staff/logout");
 export const roster = () => request("GET", "/api/staff/roster");
+export const info = () => request("GET", "/api/info");

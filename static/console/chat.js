@@ -38,6 +38,10 @@ export class Chat {
     this.topic = typeof options.topic === "string" && options.topic.trim() ? options.topic.trim() : "";
     this.priority = options.priority || "";
     this.opts = options;
+    // A group room (opened by a facilitator): messages and a composer only; notes, transfer,
+    // end and wrap-up belong to one-to-one chats.
+    this.group = options.group === true;
+    this.roomName = typeof options.roomName === "string" ? options.roomName : "";
     this.participant = ""; // the participant's pseudonym, once a message shows it
     this.unread = 0;
     this.ended = false;
@@ -54,6 +58,7 @@ export class Chat {
   }
 
   get title() {
+    if (this.group) return this.roomName || "Group room";
     return this.participant ? `Chat with ${this.participant}` : `Chat ${this.number}`;
   }
 
@@ -63,8 +68,15 @@ export class Chat {
     const k = this.key;
     this.heading = el("h2", { text: this.title, attrs: { id: `${k}-title`, tabindex: "-1" } });
     const priority = { urgent: "Urgent", concern: "Concern" }[this.priority];
-    const sub = [priority, this.topic ? `Topic: ${this.topic}` : "No topic given"].filter(Boolean);
+    const sub = this.group
+      ? ["Group room: everyone in the room sees what you write here"]
+      : [priority, this.topic ? `Topic: ${this.topic}` : "No topic given"].filter(Boolean);
     this.sub = el("p", { className: "pane-sub muted", text: sub.join(" · ") });
+    this.leaveButton = el("button", { className: "btn btn-small", text: "Leave room", attrs: { type: "button" } });
+    this.leaveButton.addEventListener("click", () => {
+      this.opts.send({ type: "leave", room: this.room });
+      this.opts.onClose(this);
+    });
     this.transferButton = el("button", {
       className: "btn btn-small",
       text: "Transfer",
@@ -101,18 +113,22 @@ export class Chat {
       [
         el("div", { className: "pane-head" }, [
           el("div", { className: "pane-head-text" }, [this.heading, this.sub]),
-          el("div", { className: "pane-actions" }, [this.transferButton, this.endButton]),
+          el(
+            "div",
+            { className: "pane-actions" },
+            this.group ? [this.leaveButton] : [this.transferButton, this.endButton],
+          ),
         ]),
-        el("div", { className: "pane-body" }, [
+        el("div", { className: `pane-body${this.group ? " is-group" : ""}` }, [
           el("div", { className: "conversation" }, [
             this.list,
             this.typing,
             this.endedNote,
             this.status,
             this.buildComposer(),
-            this.buildWrapup(),
+            this.group ? null : this.buildWrapup(),
           ]),
-          this.buildNotes(),
+          this.group ? null : this.buildNotes(),
         ]),
       ],
     );
@@ -121,7 +137,12 @@ export class Chat {
   buildComposer() {
     const k = this.key;
     this.box = el("textarea", {
-      attrs: { id: `${k}-text`, rows: "3", maxlength: String(MAX_TEXT), placeholder: "Write to the participant" },
+      attrs: {
+        id: `${k}-text`,
+        rows: "3",
+        maxlength: String(MAX_TEXT),
+        placeholder: this.group ? "Write to the room" : "Write to the participant",
+      },
     });
     this.box.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
@@ -158,7 +179,11 @@ export class Chat {
     this.composer = el("form", { className: "console-composer", attrs: { autocomplete: "off" } }, [
       cannedRow,
       el("div", { className: "composer" }, [
-        el("label", { className: "visually-hidden", text: "Message to the participant", attrs: { for: `${k}-text` } }),
+        el("label", {
+          className: "visually-hidden",
+          text: this.group ? `Message to ${this.title}` : "Message to the participant",
+          attrs: { for: `${k}-text` },
+        }),
         this.box,
         this.sendButton,
       ]),
@@ -341,7 +366,7 @@ export class Chat {
     if (!id || this.ids.has(id)) return;
     this.lastId = maxId(this.lastId, id);
     const from = frame.from && typeof frame.from === "object" ? frame.from : {};
-    if (from.role === "participant" && from.name && !this.participant) {
+    if (!this.group && from.role === "participant" && from.name && !this.participant) {
       this.participant = String(from.name);
       this.heading.textContent = this.title;
       this.opts.onChange(this);
@@ -455,7 +480,7 @@ export class Chat {
   }
 
   markEnded() {
-    if (this.ended) return;
+    if (this.ended || this.group) return;
     this.ended = true;
     this.joined = false;
     this.setStatus("");

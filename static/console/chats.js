@@ -29,7 +29,7 @@ export class Chats {
   }
 
   /** Open (or find) the chat for a room; new chats become the active one when asked. */
-  open(room, { topic = null, priority = "", activate = false } = {}) {
+  open(room, { topic = null, priority = "", activate = false, group = false, roomName = "" } = {}) {
     let chat = this.byRoom.get(room);
     if (!chat) {
       chat = new Chat({
@@ -37,6 +37,8 @@ export class Chats {
         room,
         topic,
         priority,
+        group,
+        roomName,
         onChange: () => this.renderTabs(),
         onClose: (c) => this.close(c.room),
         onIncoming: (c, frame) => {

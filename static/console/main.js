@@ -5,11 +5,13 @@
 import { Connection } from "../participant/connection.js";
 import { byId, closeDialog, openDialog, setStatus, setUpDialog } from "../participant/dom.js";
 import { trackActivity } from "./activity.js";
+import { AlertBoard } from "./alerts.js";
 import * as api from "./api.js";
 import { Chats } from "./chats.js";
 import { playTone, setSoundEnabled, setTitleCounts, unlockAudio } from "./cue.js";
 import { setUpLogin, showLoginNote } from "./login.js";
 import { Queue } from "./queue.js";
+import { renderRoomList } from "./rooms.js";
 import { openTransfer, setUpTransfer } from "./transfer.js";
 
 const VIEWS = ["loading", "login", "console"];
@@ -19,6 +21,7 @@ const state = {
   waiting: 0,
   claims: new Map(), // ticket -> {topic, priority, button}
   ending: null, // the chat the End dialog is about
+  clockOffset: 0, // server clock minus this device's, from the Date header
 };
 
 const queue = new Queue(byId("queue"), {
@@ -38,6 +41,16 @@ const chats = new Chats({
   empty: byId("chats-empty"),
   emptyPane: byId("panes-empty"),
   onUnreadChange: updateTitle,
+});
+
+const alerts = new AlertBoard({
+  container: byId("alerts"),
+  live: byId("alert-live"),
+  notes: byId("alert-notes"),
+  send,
+  serverNow: () => Date.now() + state.clockOffset,
+  onOpenRoom: openAlertRoom,
+  onChange: () => {},
 });
 
 const connection = new Connection({
@@ -84,9 +97,17 @@ function updateBanner() {
   banner.hidden = !text;
 }
 
-function isSupporter() {
+function hasRole(role) {
   const roles = (state.me && state.me.roles) || [];
-  return Array.isArray(roles) && roles.includes("supporter");
+  return Array.isArray(roles) && roles.includes(role);
+}
+
+function isSupporter() {
+  return hasRole("supporter");
+}
+
+function isFacilitator() {
+  return hasRole("facilitator");
 }
 
 function send(frame) {
@@ -125,13 +146,20 @@ function start(me, headers) {
   state.me = me;
   api.setCsrf(me.csrf);
   const serverDate = Date.parse((headers && headers.get("Date")) || "");
-  if (!Number.isNaN(serverDate)) queue.setClockOffset(serverDate - Date.now());
+  if (!Number.isNaN(serverDate)) {
+    state.clockOffset = serverDate - Date.now();
+    queue.setClockOffset(state.clockOffset);
+  }
   byId("me-name").textContent = String(me.name || "");
   const roles = Array.isArray(me.roles) ? me.roles : [];
   byId("me-role").textContent = roles.length ? `(${roles.join(", ")})` : "";
   setAvailability(me.available !== false);
   byId("queue-norole").hidden = isSupporter();
   byId("queue-empty").hidden = !isSupporter();
+  byId("on-call-box").hidden = !isFacilitator();
+  setOnCall(me.on_call === true);
+  byId("rooms-panel").hidden = !isFacilitator();
+  if (isFacilitator()) loadRooms();
   chats.configure({
     me: { name: String(me.name || "") },
     canned: Array.isArray(me.canned) ? me.canned.filter((c) => c && typeof c.text === "string") : [],
@@ -156,6 +184,7 @@ function teardown(note) {
   connection.stop();
   chats.clear();
   queue.clear();
+  alerts.clear();
   state.me = null;
   state.claims.clear();
   api.setCsrf("");
@@ -181,6 +210,7 @@ async function logout() {
 
 function handleReady(hello) {
   updateBanner();
+  alerts.onReconnect();
   const rooms = Array.isArray(hello.rooms) ? hello.rooms.filter((r) => typeof r === "string") : [];
   for (const room of rooms) chats.open(room);
   // Rejoin every chat still open here, from the last message seen (the gap comes back).
@@ -264,6 +294,16 @@ function handleFrame(frame) {
     case "status":
       setAvailability(frame.available === true);
       break;
+    case "on_call":
+      setOnCall(frame.on === true);
+      setStatus("queue-status", frame.on === true ? "You are on call: crisis alerts come to you first." : "You are no longer on call.");
+      break;
+    case "alert":
+      alerts.onAlert(frame);
+      break;
+    case "alert_taken":
+      alerts.onTaken(frame);
+      break;
     case "error":
       onError(frame);
       break;
@@ -296,6 +336,12 @@ function onError(frame) {
   const ref = typeof frame.ref === "string" ? frame.ref : "";
   const code = String(frame.code || "");
   const detail = String(frame.detail || code || "something went wrong");
+  if (alerts.onAckError(ref, code, detail)) return;
+  if (ref === "on_call") {
+    setOnCall(!byId("on-call").checked);
+    setStatus("queue-status", `Your on-call status did not change: ${detail}.`, "error");
+    return;
+  }
   if (ref.startsWith("claim:")) {
     const ticket = ref.slice(6);
     const claimed = state.claims.get(ticket);
@@ -377,6 +423,43 @@ function setAvailability(available) {
   document.body.dataset.available = available ? "yes" : "no";
 }
 
+function setOnCall(on) {
+  byId("on-call").checked = on;
+  document.body.dataset.onCall = on ? "yes" : "no";
+}
+
+function changeOnCall(event) {
+  const on = event.target.checked;
+  if (!send({ type: "on_call", on, ref: "on_call" })) {
+    setOnCall(!on);
+    setStatus("queue-status", "Not connected: your on-call status did not change.", "error");
+  }
+}
+
+async function loadRooms() {
+  const result = await api.info();
+  const rooms = result.status === 200 && result.body ? result.body.rooms : [];
+  const count = renderRoomList(byId("room-rows"), rooms, openGroupRoom);
+  setStatus("rooms-status", count ? "" : result.status === 200 ? "This program has no group rooms." : "The rooms could not be loaded. Reload the page to try again.");
+}
+
+/** A group room in its own pane: join it (a facilitator needs no invite code). */
+function openGroupRoom({ room, roomName }) {
+  const chat = chats.open(room, { group: true, roomName: String(roomName || room), activate: true });
+  join(chat);
+}
+
+/** "Open the room" after taking an alert: a direct room as a one-to-one chat, else the group room. */
+function openAlertRoom({ room, roomName }) {
+  if (typeof room !== "string" || !room) return;
+  if (room.startsWith("dm-")) {
+    const chat = chats.open(room, { topic: "Crisis alert", priority: "urgent", activate: true });
+    join(chat);
+    return;
+  }
+  openGroupRoom({ room, roomName });
+}
+
 function changeAvailability(event) {
   const available = event.target.value === "available";
   if (!send({ type: "status", available })) {
@@ -396,6 +479,7 @@ function wire() {
   byId("logout").addEventListener("click", logout);
   byId("status-available").addEventListener("change", changeAvailability);
   byId("status-away").addEventListener("change", changeAvailability);
+  byId("on-call").addEventListener("change", changeOnCall);
   byId("sound-on").addEventListener("change", (event) => {
     setSoundEnabled(event.target.checked);
     if (event.target.checked) unlockAudio();
@@ -418,6 +502,7 @@ function wire() {
     value: Object.freeze({
       isConnected: () => connection.isReady,
       dropSocket: () => connection.drop({}),
+      alarm: () => alerts.snapshot(),
     }),
   });
 }
