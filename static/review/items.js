@@ -1,0 +1,41 @@
+// The list of review items: held alerts first (they wait for a person and are urgent), then
+// the newest. Each item is one button; the chosen one is marked aria-current.
+
+import { el } from "../participant/dom.js";
+import { CATEGORY, KIND, STATUS, roomText, when } from "./words.js";
+
+export function sortItems(items) {
+  const list = (Array.isArray(items) ? items : []).filter((i) => i && typeof i === "object" && i.id !== undefined);
+  // Stable: the server's order (newest first) is kept inside each group.
+  return [...list.filter((i) => i.kind === "held"), ...list.filter((i) => i.kind !== "held")];
+}
+
+export function renderItems(listNode, items, selectedId, onSelect) {
+  listNode.replaceChildren(
+    ...items.map((item) => {
+      const id = String(item.id);
+      const held = item.kind === "held";
+      const label = String(item.label || "");
+      const status = String(item.status || "open");
+      const button = el(
+        "button",
+        {
+          className: `item${held ? " is-held" : ""}${id === selectedId ? " is-selected" : ""}`,
+          attrs: { type: "button", "data-id": id, "aria-current": id === selectedId ? "true" : null },
+        },
+        [
+          el("span", { className: "item-line" }, [
+            el("span", { className: `kind kind-${item.kind}`, text: held ? "Held · urgent" : KIND[item.kind] || "Item" }),
+            label && !held ? el("span", { className: `level level-${label}`, text: label }) : null,
+            item.category ? el("span", { className: "item-cat", text: CATEGORY[item.category] || String(item.category) }) : null,
+            el("span", { className: `item-status status-${status}`, text: STATUS[status] || status }),
+          ]),
+          el("span", { className: "item-text", text: String(item.message || "") }),
+          el("span", { className: "item-where muted", text: [roomText(item), when(item.ts)].filter(Boolean).join(" · ") }),
+        ],
+      );
+      button.addEventListener("click", () => onSelect(id));
+      return el("li", {}, [button]);
+    }),
+  );
+}
