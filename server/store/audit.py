@@ -15,7 +15,9 @@ for 6 years and for a copy shipped off the host; the head printed by `peerline a
 verify`, written down elsewhere, is what makes a cut-off tail detectable.
 
 `record` returns only once Redis has the record, so a caller that records before showing
-content fails closed: no audit record, no access.
+content fails closed: no audit record, no access. A head that is unreadable, or missing
+while records exist, is tampering: appends stop (StoreUnavailable) instead of starting a
+second chain on top of the evidence.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from server.audit import (
     GENESIS,
+    MALFORMED,
     AuditRecord,
     ChainChecker,
     MalformedRecord,
@@ -52,11 +56,12 @@ VERIFY_PAGE = 1_000  # entries per XRANGE: bounded replies on a log that grows f
 TAIL_MAX = 1_000  # the most `tail` returns: it is for reading, `verify` reads everything
 
 # KEYS: stream, head. ARGV: the head the record was computed from ('' for none), the new
-# head, then the entry's field/value pairs. Returns the stream id, or nil when the head
-# moved (another process appended first).
+# head, then the entry's field/value pairs. Returns the stream id, nil when the head moved
+# (another process appended first), or 0 when the head is gone but records are not.
 APPEND_LUA = """
 local head = redis.call('GET', KEYS[2]) or ''
 if head ~= ARGV[1] then return false end
+if head == '' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
 redis.call('SET', KEYS[2], ARGV[2])
 return id
@@ -95,6 +100,10 @@ class AuditLog:
                 for name, value in record.fields().items():
                     args += (name, value)
                 stream_id = await call(self._append(keys=[self._stream, self._head], args=args))
+                if stream_id == 0:
+                    # A second chain from GENESIS would hide where the first one was cut.
+                    log.error("audit head is missing but records exist; run peerline audit verify")
+                    raise StoreUnavailable("audit head missing")
                 if stream_id is not None:
                     return record
                 delay = RETRY_BACKOFF_SECONDS * (attempt + 1) * random.random()
@@ -132,7 +141,13 @@ class AuditLog:
             pipe = self._r.pipeline(transaction=True)
             pipe.xrange(self._stream, start, "+", count=VERIFY_PAGE)
             pipe.get(self._head)
-            entries, head = await call(pipe.execute())
+            try:
+                entries, head = await call(pipe.execute())
+            except ResponseError:
+                # WRONGTYPE: the key was replaced by something that is not a stream.
+                return Verification(
+                    False, checker.count, checker.last, checker.count + 1, None, MALFORMED
+                )
             entries = entries or []
             for entry_id, raw in entries:
                 try:

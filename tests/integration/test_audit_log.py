@@ -20,6 +20,7 @@ from server.audit import (
     GENESIS,
     HASH_MISMATCH,
     HEAD_MISMATCH,
+    MALFORMED,
     MISSING,
     AuditFieldError,
     format_head,
@@ -245,6 +246,30 @@ async def test_a_rebuilt_chain_is_found_against_a_head_kept_off_the_host(
     assert (await log.verify()).ok  # the chain alone cannot tell
     code, out = await run_cli(["verify", "--expect", f"10:{written_down}"], redis_url, prefix)
     assert code == 1 and "anchor mismatch" in out
+
+
+async def test_a_log_replaced_by_another_type_fails_verify_without_a_traceback(
+    client: Redis, prefix: str, redis_url: str
+) -> None:
+    await client.set(f"{prefix}audit", "gone")
+    result = await AuditLog(client, prefix, Clock()).verify()
+    assert not result.ok and result.why == MALFORMED and result.bad_seq == 1
+    code, out = await run_cli(["verify"], redis_url, prefix)
+    assert code == 1 and MALFORMED in out
+
+
+async def test_a_forged_head_stops_appends_rather_than_burying_the_evidence(
+    client: Redis, prefix: str
+) -> None:
+    log = AuditLog(client, prefix, Clock())
+    await log.record(STAFF[0], "room.open", "room-1")
+    await client.set(f"{prefix}audit:head", "not a head")
+    with pytest.raises(StoreUnavailable):
+        await log.record(STAFF[0], "room.open", "room-2")
+    await client.delete(f"{prefix}audit:head")
+    with pytest.raises(StoreUnavailable):
+        await log.record(STAFF[0], "room.open", "room-3")
+    assert len(await read_stream(client, f"{prefix}audit")) == 1
 
 
 async def test_fields_that_could_carry_content_are_refused_and_nothing_is_written(
