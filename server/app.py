@@ -11,6 +11,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -19,17 +20,23 @@ from starlette.staticfiles import StaticFiles
 from server.addresses import AddressHasher
 from server.chat import Context
 from server.config import Settings
+from server.crisis import Crisis
 from server.crypto import KeyRing
 from server.desk import Desk
+from server.escalation import Escalations
 from server.headers import SecurityHeaders
 from server.hub import Hub
 from server.metrics import Metrics
 from server.passwords import Passwords
 from server.protocol import CloseCode
 from server.retention import purge
+from server.review_web import ReviewWeb
 from server.staff_web import StaffWeb
 from server.store import Store, StoreUnavailable
+from server.store.audit import AuditLog
+from server.store.escalations import EscalationStore
 from server.store.memory import MemoryStore
+from server.store.review import ReviewStore
 from server.web import (
     STATIC_DIR,
     Web,
@@ -85,6 +92,59 @@ def build_desk(
     return Desk(settings, store, hub, keys, staff, support, clock)
 
 
+@dataclass(frozen=True, slots=True)
+class Safety:
+    crisis: Crisis
+    escalations: Escalations | None = None
+    review: ReviewStore | None = None
+    audit: AuditLog | None = None
+
+
+def build_safety(
+    settings: Settings,
+    store: Store,
+    hub: Hub,
+    keys: KeyRing,
+    metrics: Metrics,
+    clock: Callable[[], float],
+    desk: Desk | None,
+) -> Safety:
+    """Every participant message is scanned on every store; flags, alerts and review need
+    Redis (and staff to page), so the embedded store only gives the writer the resources."""
+    from server.store.redis import RedisStore
+
+    if not isinstance(store, RedisStore) or desk is None:
+        return Safety(Crisis(settings, store, keys, metrics, clock))
+    audit = AuditLog(store.client, store.prefix, clock)
+    review = ReviewStore(store.client, store.prefix)
+    escalations = Escalations(
+        settings,
+        store,
+        hub,
+        keys,
+        EscalationStore(store.client, store.prefix, Escalations.consumer_name()),
+        desk.staff,
+        audit,
+        clock,
+        desk.add_member,
+    )
+    crisis = Crisis(settings, store, keys, metrics, clock, review, escalations, desk)
+    return Safety(crisis, escalations, review, audit)
+
+
+def review_routes(review: ReviewWeb | None) -> list[Route]:
+    if review is None:
+        return []
+    return [
+        Route("/review", review.page),
+        Route("/api/review/items", review.items),
+        Route("/api/review/items/{item}", review.item),
+        Route("/api/review/items/{item}/action", review.act, methods=["POST"]),
+        Route("/api/review/lexicon", review.lexicon),
+        Route("/api/review/lexicon", review.change_lexicon, methods=["POST"]),
+    ]
+
+
 def create_app(
     settings: Settings,
     *,
@@ -104,8 +164,11 @@ def create_app(
     metrics = Metrics()
     hub = Hub(store, keys, metrics)
     desk = build_desk(settings, store, hub, keys, clock)
-    ctx = Context(settings, store, hub, keys, metrics, clock, desk)
-    web = Web(ctx, AddressHasher(clock()))
+    safety = build_safety(settings, store, hub, keys, metrics, clock, desk)
+    ctx = Context(
+        settings, store, hub, keys, metrics, clock, desk, safety.crisis, safety.escalations
+    )
+    web = Web(ctx, AddressHasher(clock()), review=safety.review)
     passwords = Passwords()
     staff_web = StaffWeb(
         settings,
@@ -118,6 +181,21 @@ def create_app(
         web.origin_allowed,
     )
     web.staff = staff_web
+    review_web = None
+    if safety.escalations is not None and safety.review is not None and safety.audit:
+        staff_web.on_call = safety.escalations.esc.on_call
+        review_web = ReviewWeb(
+            staff_web,
+            store,
+            safety.review,
+            keys,
+            hub,
+            safety.crisis,
+            safety.escalations,
+            safety.audit,
+            clock,
+            settings.retention_seconds,
+        )
     group_rooms = [room.id for room in settings.program.rooms]
 
     async def purge_loop() -> None:
@@ -146,6 +224,10 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.start(hub)
         jobs = [asyncio.create_task(purge_loop()), asyncio.create_task(presence_loop())]
+        if safety.escalations is not None:
+            with contextlib.suppress(StoreUnavailable):
+                await safety.crisis.reload_lexicon()
+            jobs.append(asyncio.create_task(safety.escalations.run()))
         try:
             yield
         finally:
@@ -171,6 +253,7 @@ def create_app(
             Route("/api/staff/logout", staff_web.logout, methods=["POST"]),
             Route("/api/staff/me", staff_web.me),
             Route("/api/staff/roster", staff_web.roster),
+            *review_routes(review_web),
             WebSocketRoute("/ws", web.websocket),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],

@@ -54,7 +54,9 @@ from server.staff import ACTIVITY_WRITE_SECONDS, may_join_group_rooms, may_send
 from server.store import Store, StoreUnavailable, parse_id
 
 if TYPE_CHECKING:
+    from server.crisis import Crisis
     from server.desk import Desk
+    from server.escalation import Escalations
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,8 @@ class Context:
     metrics: Metrics
     clock: Callable[[], float] = time.time
     desk: Desk | None = None  # one-to-one support and staff; None on the embedded store
+    crisis: Crisis | None = None
+    escalations: Escalations | None = None  # crisis alerts; None on the embedded store
 
 
 class Conversation:
@@ -181,8 +185,18 @@ class Conversation:
                 await self.report(frame)
             case Active():
                 pass  # activity is recorded above; nothing to answer
-            case AckAlert() | OnCall():
-                self.refuse(ErrorCode.NOT_AVAILABLE, "crisis alerts are not offered yet", frame.ref)
+            case AckAlert() | OnCall() if self.ctx.escalations is None:
+                self.refuse(
+                    ErrorCode.NOT_AVAILABLE,
+                    "crisis alerts need the Redis store (PEERLINE_REDIS_URL)",
+                    frame.ref,
+                )
+            case AckAlert():
+                assert self.ctx.escalations is not None
+                await self.ctx.escalations.acknowledge(self.conn, frame)
+            case OnCall():
+                assert self.ctx.escalations is not None
+                await self.ctx.escalations.on_call(self.conn, frame)
             case _ if desk is None:
                 self.refuse(
                     ErrorCode.NOT_AVAILABLE,
@@ -290,11 +304,24 @@ class Conversation:
         if view.closed:
             self.refuse(ErrorCode.FORBIDDEN, "this chat has ended", frame.ref)
             return
-        if not self.say_bucket.allow(self.ctx.clock()):
+        now = self.ctx.clock()
+        if self.conn.muted_until > now * 1000:
+            minutes = max(1, round((self.conn.muted_until - now * 1000) / 60_000))
+            detail = f"a moderator paused your messages; you can write again in {minutes} min"
+            self.refuse(ErrorCode.MUTED, detail, frame.ref)
+            return
+        if not self.say_bucket.allow(now):
             wait = self.say_bucket.retry_after()
             self.refuse(ErrorCode.RATE_LIMITED, f"too many messages; wait {wait:.1f} s", frame.ref)
             return
         person = self.conn.person
+        crisis = self.ctx.crisis if person.is_participant else None
+        assessment = crisis.assess(frame.text) if crisis is not None else None
+        flagged = assessment is not None and assessment.label != "none"
+        if flagged:
+            assert crisis is not None
+            # DESIGN promise 2: resources at once, before anything else can go wrong.
+            self.conn.send(crisis.notice(frame.room))
         payload = pack(Plain(frame.text, person.name, person.role, person.pid))
         keys, room = self.ctx.keys, frame.room
 
@@ -308,6 +335,11 @@ class Conversation:
             )
             if result.created:
                 self.ctx.metrics.messages_stored += 1
+            if flagged:
+                # Also for a resent duplicate: if the first attempt stored the message but
+                # failed before its alert was raised, the retry raises it (once: see stored).
+                assert crisis is not None and assessment is not None
+                await crisis.stored(person.pid, room, result.id, frame.text, assessment)
             ack = {"type": "ack", "room": room, "nonce": frame.nonce, "id": result.id}
             self.conn.send(encode(with_ref(ack, frame.ref)))
         finally:

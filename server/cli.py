@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from server import logs, staff_cli
+from server import audit_cli, logs, staff_cli
 from server.config import ConfigError, Settings
 from server.crypto import KeyRingError, generate_key_line
 
@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     keys_sub.add_parser("generate", help="print a new ID:BASE64 key for PEERLINE_DATA_KEYS")
     staff_cli.add_parser(sub)
+    audit_cli.add_parser(sub)
     sub.add_parser(
         "scan",
         help="JSON lines {id, text} on stdin -> {id, label, score, evidence} on stdout",
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> None:
         for line in scan_lines(sys.stdin):
             sys.stdout.write(line + "\n")
         return
+    if args.command == "audit":
+        sys.exit(audit_cli.run(args, os.environ, sys.stdin, sys.stdout))
     if args.command == "staff":
         sys.exit(staff_cli.run(args, os.environ, sys.stdin, sys.stdout))
     sys.exit(serve_forever(args.host, args.port))

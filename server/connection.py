@@ -79,6 +79,8 @@ class Connection:
         self._held: list[tuple[str, tuple[int, int], str]] | None = None
         self.closed = False
         self.close_code: int | None = None
+        # Epoch ms until which a moderator paused this person's messages.
+        self.muted_until = 0
         self._closing: tuple[int, str] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None

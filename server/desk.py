@@ -122,6 +122,15 @@ class Desk:
         if ticket is not None:
             await self.announce_queue()
 
+    async def raise_priority(self, pid: str, priority: str) -> None:
+        """A flagged message lifts the writer's waiting ticket (and their open chats, so a
+        hand-back keeps it) to that priority; never lowers it."""
+        if await self.support.raise_priority(pid, priority):
+            await self.announce_queue()
+
+    async def add_member(self, room: str, uid: str) -> None:
+        await self.support.add_staff(room, uid)
+
     async def participant_left(self, pid: str) -> None:
         """Quick Exit or erase: out of the queue, and their supporters are told."""
         if await self.support.cancel_ticket(pid) is not None:

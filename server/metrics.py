@@ -17,6 +17,9 @@ class Metrics:
     sessions_created: int = 0
     erasures: int = 0
     purge_runs: int = 0
+    flagged: int = 0
+    alerts_raised: int = 0
+    alerts_held: int = 0
     purge_last_success_seconds: float = 0.0
     errors: Counter[str] = field(default_factory=Counter)
 
@@ -36,6 +39,9 @@ class Metrics:
             "sessions_created",
             "erasures",
             "purge_runs",
+            "flagged",
+            "alerts_raised",
+            "alerts_held",
         ):
             lines += [
                 f"# TYPE peerline_{name}_total counter",

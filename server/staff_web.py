@@ -13,7 +13,7 @@ import hmac
 import json
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -62,6 +62,7 @@ class StaffWeb:
     keys: KeyRing
     clock: Callable[[], float]
     origin_allowed: Callable[[HTTPConnection], bool]
+    on_call: Callable[[], Awaitable[set[str]]] | None = None  # facilitators on call
 
     @property
     def cookie_name(self) -> str:
@@ -228,6 +229,7 @@ class StaffWeb:
         assert self.staff is not None
         available = await self.staff.available([found.account.uid])
         body["available"] = available.get(found.account.uid, True)
+        body["on_call"] = self.on_call is not None and found.account.uid in await self.on_call()
         return JSONResponse(body)
 
     def _me(

@@ -28,6 +28,7 @@ from server.store import Session, StoreUnavailable
 
 if TYPE_CHECKING:
     from server.staff_web import StaffWeb
+    from server.store.review import ReviewStore
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class Web:
     ctx: Context
     addresses: AddressHasher
     staff: StaffWeb | None = None
+    review: ReviewStore | None = None
 
     @property
     def cookie_name(self) -> str:
@@ -262,6 +264,9 @@ class Web:
             conn.close(CLOSE_TOO_MANY_SOCKETS, "too many sockets", flush=True)
             await conn.wait_closed()
             return
+        if not as_staff and await self._sanctioned(conn):
+            await conn.wait_closed()
+            return
         hub.connect(conn)
         if as_staff:
             recheck = asyncio.get_running_loop().create_task(self._recheck_staff(conn))
@@ -279,6 +284,20 @@ class Web:
             if as_staff:
                 await self._staff_disconnected(conn)
 
+    async def _sanctioned(self, conn: Connection) -> bool:
+        """A banned participant's socket is closed with 4501; a muted one learns until when."""
+        review = self.review
+        if review is None:
+            return False
+        try:
+            if await review.banned(conn.person.pid):
+                conn.close(CloseCode.BANNED, "closed by the program's moderators", flush=True)
+                return True
+            conn.muted_until = await review.muted_until(conn.person.pid)
+        except StoreUnavailable:
+            pass  # a sanction that cannot be read now is read again at the next connect
+        return False
+
     async def _staff_connected(self, conn: Connection, chat: Conversation) -> None:
         staff, desk = self.staff, self.ctx.desk
         assert staff is not None and desk is not None
@@ -288,6 +307,11 @@ class Web:
             await desk.staff.mark_online([conn.person.pid], self.ctx.clock())
             if "supporter" in conn.person.roles:
                 conn.send(await desk.queue_frame())
+            escalations = self.ctx.escalations
+            if escalations is not None:
+                # An alert still open that pages this person now, a closed console included.
+                for frame in await escalations.open_alerts_for(conn.person):
+                    conn.send(frame)
 
     async def _staff_disconnected(self, conn: Connection) -> None:
         desk = self.ctx.desk

@@ -106,6 +106,32 @@ return ticket
 """
 
 
+# KEYS: queue, tp:<pid>, my:<pid>. ARGV: prefix, priority, its rank, rank span.
+# Lifts the waiting ticket (keeping its age) and the person's open chats; never lowers.
+RAISE_LUA = """
+local rank = tonumber(ARGV[3])
+local ranks = {urgent = 0, concern = 1, normal = 2}
+local moved = 0
+local ticket = redis.call('GET', KEYS[2])
+if ticket then
+  local t = ARGV[1] .. 't:' .. ticket
+  local pr = redis.call('HGET', t, 'pr')
+  if pr and ranks[pr] > rank and redis.call('ZSCORE', KEYS[1], ticket) then
+    local since = tonumber(redis.call('HGET', t, 'since'))
+    redis.call('HSET', t, 'pr', ARGV[2])
+    redis.call('ZADD', KEYS[1], rank * tonumber(ARGV[4]) + since, ticket)
+    moved = 1
+  end
+end
+for _, room in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  local dm = ARGV[1] .. 'dm:' .. room
+  local pr = redis.call('HGET', dm, 'pr')
+  if pr and ranks[pr] > rank then redis.call('HSET', dm, 'pr', ARGV[2]) end
+end
+return moved
+"""
+
+
 class SupportStore:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._r = redis
@@ -113,6 +139,7 @@ class SupportStore:
         self._open = redis.register_script(OPEN_LUA)
         self._claim = redis.register_script(CLAIM_LUA)
         self._cancel = redis.register_script(CANCEL_LUA)
+        self._raise = redis.register_script(RAISE_LUA)
 
     @property
     def _queue(self) -> str:
@@ -241,6 +268,24 @@ class SupportStore:
             pipe.srem(self._mine(person), room)
         await call(pipe.execute())
         return True
+
+    async def raise_priority(self, pid: str, priority: str) -> bool:
+        """True when a waiting ticket moved up the queue."""
+        moved = bool(
+            await call(
+                self._raise(
+                    keys=[self._queue, f"{self._p}tp:{pid}", self._mine(pid)],
+                    args=[self._p, priority, PRIORITY_RANK[priority], RANK_SPAN],
+                )
+            )
+        )
+        return moved
+
+    async def add_staff(self, room: str, uid: str) -> None:
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hset(self._dm(room), f"s:{uid}", "1")
+        pipe.sadd(self._mine(uid), room)
+        await call(pipe.execute())
 
     async def mark_wrapup(self, room: str, uid: str) -> bool:
         """True the first time this staff member wraps this chat up."""

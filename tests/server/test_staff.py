@@ -47,6 +47,9 @@ from server.staff import (
         (("admin",), "join", False),
         (("admin",), "say", False),
         (("admin",), "ping", True),
+        (("admin",), "ack_alert", True),  # rung 3 pages every staff member online
+        (("supporter",), "ack_alert", True),
+        (("moderator",), "on_call", False),
         (("supporter", "facilitator"), "on_call", True),
         (("supporter", "facilitator"), "claim", True),
     ],
