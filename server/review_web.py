@@ -188,7 +188,7 @@ class ReviewWeb:
         item = await self.review.item(request.path_params["item"])
         if item is None:
             return error(404, "not_found", "no such item")
-        _, message, _ = await self.review.around(item.room, item.message, 0)
+        message = await self.store.message(item.room, item.message)
         author = self._author(message)
         if action in ("warn", "mute", "ban") and author is None:
             return error(400, "bad_request", "the message is gone, or was not a participant's")
