@@ -29,7 +29,7 @@ from server.hub import Hub
 from server.metrics import Metrics
 from server.passwords import Passwords
 from server.protocol import CloseCode
-from server.retention import purge
+from server.retention import cutoff_id, purge
 from server.review_web import ReviewWeb
 from server.staff_web import StaffWeb
 from server.store import Store, StoreUnavailable
@@ -205,6 +205,11 @@ def create_app(
                 with contextlib.suppress(StoreUnavailable):
                     rooms += await desk.support.direct_rooms()
             await purge(store, rooms, settings.retention_seconds, clock, metrics)
+            if safety.review is not None and safety.escalations is not None:
+                minimum = cutoff_id(clock(), settings.retention_seconds)
+                with contextlib.suppress(StoreUnavailable):
+                    await safety.review.trim_flags(minimum)
+                    await safety.escalations.esc.forget_excerpts(minimum)
             await asyncio.sleep(settings.purge_seconds)
 
     async def presence_loop() -> None:

@@ -234,6 +234,9 @@ class Conversation:
             closed, direct = found.ended_ms is not None, True
         elif not await self._may_join_group(frame):
             return
+        if not person.is_participant and self.ctx.escalations is not None:
+            # L1: every staff content access is audited before the content is shown.
+            await self.ctx.escalations.audit.record(person.pid, "room.open", room)
         self.conn.begin_join(room)
         try:
             await self.ctx.hub.enter(self.conn, room)

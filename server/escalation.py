@@ -154,6 +154,16 @@ class Escalations:
             rung=str(decided.rung),
             paged=str(len(decided.recipients)),
         )
+        # SECURITY.md P6: each disclosure of the excerpt, with its recipient, the discloser
+        # (the system), the UTC time (the record's) and the nature (the category).
+        for uid in sorted(decided.recipients):
+            await self.audit.record(
+                "system",
+                "escalation.disclosed",
+                escalation,
+                to=uid,
+                nature=alert.category or "urgent",
+            )
 
     def _on_page(self, event: dict[str, Any]) -> None:
         local = [c for uid in event["to"] for c in self.hub.people.get(uid, ())]
@@ -172,7 +182,10 @@ class Escalations:
 
     def alert_frame(self, alert: Escalation) -> str | None:
         try:
-            excerpt = self.keys.open(alert.key_id, alert.blob, "esc", alert.escalation).decode()
+            if not alert.blob:
+                excerpt = "(the excerpt has expired with the content; open the room)"
+            else:
+                excerpt = self.keys.open(alert.key_id, alert.blob, "esc", alert.escalation).decode()
         except (InvalidTag, KeyError, ValueError):
             log.error("an escalation excerpt does not open with the data keys")
             excerpt = "(the excerpt cannot be read: check the data keys; open the room)"

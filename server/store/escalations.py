@@ -111,8 +111,8 @@ class EscalationStore:
             escalation=escalation,
             room=found[b"room"].decode(),
             message=found[b"msg"].decode(),
-            key_id=found[b"k"].decode(),
-            blob=found[b"d"],
+            key_id=found.get(b"k", b"").decode(),
+            blob=found.get(b"d", b""),  # empty once retention removed the excerpt
             category=found.get(b"cat", b"").decode(),
             created_ms=int(found[b"created"]),
             rung=int(found[b"rung"]),
@@ -141,6 +141,17 @@ class EscalationStore:
             return False
         await call(self._r.xack(self._stream, GROUP, stream_id))
         return True
+
+    async def forget_excerpts(self, min_id: str) -> int:
+        """Escalations raised before `min_id` keep their record but lose the excerpt (P3:
+        escalation records keep metadata, not content). Never trims the stream: pending
+        entries must stay (R4)."""
+        entries = await call(self._r.xrange(self._stream, "-", f"({min_id}", count=10_000))
+        pipe = self._r.pipeline(transaction=False)
+        for _, fields in entries:
+            pipe.hdel(self._alert(fields[b"e"].decode()), "k", "d")
+        removed = await call(pipe.execute()) if entries else []
+        return sum(1 for r in removed if r)
 
     # ---- the consumer group ---------------------------------------------------------------
 

@@ -132,6 +132,11 @@ class ReviewStore:
         found = stored(itself)
         return stored(list(reversed(before))), (found[0] if found else None), stored(after)
 
+    async def trim_flags(self, min_id: str) -> int:
+        """Flags quote sealed evidence: content, so content's retention applies."""
+        trimmed = await call(self._r.xtrim(f"{self._p}flags", minid=min_id, approximate=False))
+        return int(trimmed)
+
     # ---- sanctions ------------------------------------------------------------------------
 
     async def mute(self, pid: str, until_ms: int, now_ms: int) -> None:

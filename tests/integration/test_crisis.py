@@ -283,3 +283,32 @@ async def test_an_alert_survives_the_death_of_the_process_that_raised_it(
         raiser.stop()
         if survivor is not None:
             survivor.stop()
+
+
+async def test_retention_removes_excerpts_and_flags_but_keeps_the_record(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    env = {
+        **crisis_env(redis_server, tmp_path),
+        "PEERLINE_RETENTION_DAYS": "0.00002",  # 1.7 s
+        "PEERLINE_PURGE_SECONDS": "0.5",
+    }
+    server = start_server(env)
+    try:
+        person = await writer(server)
+        await person.say("general", URGENT, "r1")
+        client = aioredis.Redis.from_url(env["PEERLINE_REDIS_URL"])
+        prefix = env["PEERLINE_REDIS_PREFIX"]
+        escalation = (await client.smembers(f"{prefix}esc:open")).pop().decode()
+        assert await client.hexists(f"{prefix}e:{escalation}", "d")
+        await asyncio.sleep(3.0)
+        record = await client.hgetall(f"{prefix}e:{escalation}")
+        flags = await client.xlen(f"{prefix}flags")
+        pending = (await client.xpending(f"{prefix}esc", "facilitators"))["pending"]
+        await client.aclose()
+        assert b"d" not in record and b"k" not in record  # the excerpt is gone
+        assert record[b"room"] == b"general" and record[b"cat"]  # the metadata stays
+        assert flags == 0
+        assert pending == 1  # still open, still on the ladder: never trimmed away
+    finally:
+        server.stop()
