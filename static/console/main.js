@@ -159,6 +159,7 @@ function start(me, headers) {
   byId("on-call-box").hidden = !isFacilitator();
   setOnCall(me.on_call === true);
   byId("rooms-panel").hidden = !isFacilitator();
+  if (!isSupporter()) byId("chats-empty").textContent = "No open chats. Open a group room, or take an alert.";
   if (isFacilitator()) loadRooms();
   chats.configure({
     me: { name: String(me.name || "") },

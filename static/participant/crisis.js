@@ -24,8 +24,11 @@ export function onCrisisClosed(callback) {
 
 export function showCrisis(frame) {
   const panel = byId("crisis-panel");
-  const resources =
-    Array.isArray(frame.resources) && frame.resources.length ? frame.resources : fallbackResources;
+  const given = Array.isArray(frame.resources) && frame.resources.length ? frame.resources : fallbackResources;
+  // Emergency services first: for an overdose in progress that is the call that matters,
+  // and on a phone it must be on screen without scrolling. The program's order otherwise.
+  const urgent = (r) => (r && /emergenc/i.test(`${r.name || ""}`) ? 0 : 1);
+  const resources = [...given].sort((a, b) => urgent(a) - urgent(b));
   const text = typeof frame.text === "string" && frame.text.trim() ? frame.text : DEFAULT_TEXT;
   byId("crisis-text").textContent = text;
   renderResources(byId("crisis-resources"), resources);

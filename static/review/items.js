@@ -26,7 +26,7 @@ export function renderItems(listNode, items, selectedId, onSelect) {
         [
           el("span", { className: "item-line" }, [
             el("span", { className: `kind kind-${item.kind}`, text: held ? "Held · urgent" : KIND[item.kind] || "Item" }),
-            label && !held ? el("span", { className: `level level-${label}`, text: label }) : null,
+            label && label !== "none" && !held ? el("span", { className: `level level-${label}`, text: label }) : null,
             item.category ? el("span", { className: "item-cat", text: CATEGORY[item.category] || String(item.category) }) : null,
             el("span", { className: `item-status status-${status}`, text: STATUS[status] || status }),
           ]),
