@@ -55,7 +55,9 @@ def _http(method: str, url: str, body: Any, headers: dict[str, str]) -> tuple[in
         return exc.code, json.loads(exc.read() or b"null"), dict(exc.headers)
 
 
-async def make_accounts(env: dict[str, str], count: int) -> list[tuple[str, str]]:
+async def make_accounts(
+    env: dict[str, str], count: int, roles: tuple[str, ...] = ("supporter",)
+) -> list[tuple[str, str]]:
     import redis.asyncio as aioredis
 
     from server.crypto import KeyRing
@@ -73,7 +75,7 @@ async def make_accounts(env: dict[str, str], count: int) -> list[tuple[str, str]
         secret, uid = new_secret(), new_id()
         key_id, blob = keys.seal(secret.encode(), "totp", uid)
         name = f"bench{i}-{secrets.token_hex(3)}"
-        await store.add(Account(uid, name, f"Supporter {i}", ("supporter",), stored, key_id, blob))
+        await store.add(Account(uid, name, f"Staff {i}", roles, stored, key_id, blob))
         accounts.append((name, secret))
     await client.aclose()
     return accounts

@@ -105,3 +105,33 @@ def test_the_accounting_sees_a_missing_and_a_repeated_delivery() -> None:
     assert result["lost"] == 1
     assert result["lost_cross_process"] == 1 and result["lost_same_process"] == 0
     assert result["duplicates"] == 1
+
+
+def _run_json(*args: str) -> dict[str, object]:
+    run = subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    report: dict[str, object] = json.loads(run.stdout)
+    return report
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(120)
+def test_the_alert_benchmark_completes() -> None:
+    report = _run_json("bench.alerts", "--alerts", "6")
+    assert report["alerts"] == 6  # every urgent message reached the console
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(120)
+def test_the_login_benchmark_completes() -> None:
+    report = _run_json(
+        "bench.logins", "--logins", "3", "--rounds", "1", "--sequential", "2", "--quiet", "1"
+    )
+    assert report["during_logins"]["deliveries"] and report["quiet"]["deliveries"]  # type: ignore[index]
