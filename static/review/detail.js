@@ -68,7 +68,8 @@ export function showDetail(data) {
     ...metaRow("Reporter's reason", item.kind === "report" ? item.reason || "none given" : item.reason),
     ...metaRow("Writer", author || null),
     ...metaRow("When", when(item.ts)),
-    ...metaRow("Status", `${STATUS[status] || status}${item.by ? ` by ${item.by}` : ""}${item.at ? `, ${when(item.at)}` : ""}`),
+    // `by` is the acting account's opaque id, not a name: the audit log has who; here, when.
+    ...metaRow("Status", `${STATUS[status] || status}${item.at ? `, ${when(item.at)}` : ""}`),
   );
 
   const list = byId("context");
@@ -82,7 +83,7 @@ export function showDetail(data) {
   byId("action-form").hidden = !actionable;
   const done = byId("action-done");
   done.hidden = actionable;
-  done.textContent = actionable ? "" : `Handled: ${STATUS[status] || status}${item.by ? ` by ${item.by}` : ""}.`;
+  done.textContent = actionable ? "" : `Handled: ${STATUS[status] || status}${item.at ? ` at ${when(item.at)}` : ""}.`;
   // Bring the marked message into view inside the context list, not the whole page.
   const marked = list.querySelector("[data-target]");
   if (marked) list.scrollTop = Math.max(0, marked.offsetTop - list.offsetTop - 40);

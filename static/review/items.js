@@ -10,6 +10,18 @@ export function sortItems(items) {
   return [...list.filter((i) => i.kind === "held"), ...list.filter((i) => i.kind !== "held")];
 }
 
+const MESSAGE_ID = /^\d{1,15}-\d{1,15}$/;
+
+/**
+ * The server sends the message's id in `message`, not its words: the text stays sealed until
+ * a moderator opens the item (and every opening is audited). A text, if a server sends one,
+ * is shown as a preview.
+ */
+function preview(item) {
+  const message = String(item.message || "");
+  return message && !MESSAGE_ID.test(message) ? message : "";
+}
+
 export function renderItems(listNode, items, selectedId, onSelect) {
   listNode.replaceChildren(
     ...items.map((item) => {
@@ -21,7 +33,12 @@ export function renderItems(listNode, items, selectedId, onSelect) {
         "button",
         {
           className: `item${held ? " is-held" : ""}${id === selectedId ? " is-selected" : ""}`,
-          attrs: { type: "button", "data-id": id, "aria-current": id === selectedId ? "true" : null },
+          attrs: {
+            type: "button",
+            "data-id": id,
+            "data-message": MESSAGE_ID.test(String(item.message || "")) ? String(item.message) : null,
+            "aria-current": id === selectedId ? "true" : null,
+          },
         },
         [
           el("span", { className: "item-line" }, [
@@ -30,7 +47,7 @@ export function renderItems(listNode, items, selectedId, onSelect) {
             item.category ? el("span", { className: "item-cat", text: CATEGORY[item.category] || String(item.category) }) : null,
             el("span", { className: `item-status status-${status}`, text: STATUS[status] || status }),
           ]),
-          el("span", { className: "item-text", text: String(item.message || "") }),
+          preview(item) ? el("span", { className: "item-text", text: preview(item) }) : null,
           el("span", { className: "item-where muted", text: [roomText(item), when(item.ts)].filter(Boolean).join(" · ") }),
         ],
       );
