@@ -158,3 +158,21 @@ def test_staff_login_on_the_embedded_store_says_it_needs_redis(
         client.websocket_connect("/ws?as=staff", headers=headers),
     ):
         pass
+
+
+def test_the_embedded_store_still_gives_crisis_resources_before_the_ack(
+    setup: tuple[TestClient, FailingStore],
+) -> None:
+    client, _ = setup
+    with connect(client) as ws:
+        ws.receive_json()
+        ws.send_json({"type": "join", "room": "general"})
+        assert ws.receive_json()["type"] == "joined"
+        assert ws.receive_json()["type"] == "presence"
+        ws.send_json({"type": "say", "room": "general", "text": "he's not breathing", "nonce": "u"})
+        notice = ws.receive_json()
+        assert notice["type"] == "notice" and notice["kind"] == "crisis_resources"
+        assert notice["resources"] and all(r["contact"] for r in notice["resources"])
+        assert ws.receive_json()["type"] == "ack"
+        ws.send_json({"type": "ack_alert", "escalation": "e-1", "ref": "a"})
+        assert ws.receive_json()["code"] == "forbidden"  # a participant never takes alerts
