@@ -174,5 +174,6 @@ def test_the_embedded_store_still_gives_crisis_resources_before_the_ack(
         assert notice["type"] == "notice" and notice["kind"] == "crisis_resources"
         assert notice["resources"] and all(r["contact"] for r in notice["resources"])
         assert ws.receive_json()["type"] == "ack"
+        assert ws.receive_json()["type"] == "message"
         ws.send_json({"type": "ack_alert", "escalation": "e-1", "ref": "a"})
         assert ws.receive_json()["code"] == "forbidden"  # a participant never takes alerts
