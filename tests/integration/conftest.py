@@ -1,10 +1,18 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from tests.integration.sockets import close_all
 from tests.support import RedisServer, ServerProcess, data_keys, new_prefix, start_server
+
+
+@pytest.fixture(autouse=True)
+async def close_sockets() -> AsyncIterator[None]:
+    """Sockets opened through tests/integration/sockets.py close after every test."""
+    yield
+    await close_all()
 
 
 def redis_env(redis: RedisServer, **extra: str) -> dict[str, str]:

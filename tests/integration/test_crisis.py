@@ -14,12 +14,12 @@ import redis.asyncio as aioredis
 
 from tests.client import Participant
 from tests.integration.conftest import redis_env
+from tests.integration.sockets import connect, console, participant
 from tests.support import (
     ROOT,
     RedisServer,
     ServerProcess,
     add_staff,
-    new_participant,
     staff_session,
     start_server,
 )
@@ -54,36 +54,8 @@ def crisis_pair(
     second.stop()
 
 
-_opened: list[Participant] = []
-
-
-@pytest.fixture(autouse=True)
-async def close_sockets() -> AsyncIterator[None]:
-    yield
-    while _opened:
-        await _opened.pop().close()
-
-
-async def connect(server: ServerProcess, cookie: str, *, staff: bool = False) -> Participant:
-    client = await Participant(server, cookie, staff=staff).connect()
-    _opened.append(client)
-    return client
-
-
-async def console(server: ServerProcess, *roles: str, on_call: bool = False) -> Participant:
-    who = await add_staff(server.env, "c" + secrets.token_hex(6), *roles)
-    cookie, _ = staff_session(server.base, who)
-    c = await connect(server, cookie, staff=True)
-    if on_call:
-        await c.send(type="on_call", on=True, ref="oc")
-        assert (await c.expect("on_call", ref="oc"))["on"] is True
-    return c
-
-
 async def writer(server: ServerProcess, room: str = "general") -> Participant:
-    p = await connect(server, new_participant(server.base))
-    await p.join(room)
-    return p
+    return await participant(server, room)
 
 
 async def quiet_ladder(pair: Pair) -> None:

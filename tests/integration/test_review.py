@@ -8,7 +8,7 @@ import json
 import secrets
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,13 +17,13 @@ import websockets
 
 from tests.client import Participant
 from tests.integration.conftest import redis_env
+from tests.integration.sockets import connect, console, participant
 from tests.support import (
     ROOT,
     RedisServer,
     ServerProcess,
     add_staff,
     http_json,
-    new_participant,
     staff_session,
     start_server,
 )
@@ -41,16 +41,6 @@ def review_pair(redis_server: RedisServer) -> Iterator[Pair]:
     yield first, second
     first.stop()
     second.stop()
-
-
-_opened: list[Participant] = []
-
-
-@pytest.fixture(autouse=True)
-async def close_sockets() -> AsyncIterator[None]:
-    yield
-    while _opened:
-        await _opened.pop().close()
 
 
 class Moderator:
@@ -78,10 +68,7 @@ async def moderator(server: ServerProcess, *roles: str) -> Moderator:
 
 
 async def writer(server: ServerProcess, room: str = "general") -> Participant:
-    p = await Participant(server, new_participant(server.base)).connect()
-    _opened.append(p)
-    await p.join(room)
-    return p
+    return await participant(server, room)
 
 
 async def flagged(pair: Pair, mod: Moderator, room: str = "families") -> tuple[Participant, str]:
@@ -166,8 +153,7 @@ async def test_warn_mute_and_dismiss(review_pair: Pair) -> None:
     error = await person.expect("error", ref="m1")
     assert error["code"] == "muted" and "5 min" in error["detail"]
     # The mute holds on the other process and after a reconnect.
-    again = await Participant(review_pair[0], person.cookie).connect()
-    _opened.append(again)
+    again = await connect(review_pair[0], person.cookie)
     await again.join("families")
     await again.send(type="say", room="families", text="hello?", nonce="m2", ref="m2")
     assert (await again.expect("error", ref="m2"))["code"] == "muted"
@@ -200,12 +186,7 @@ async def test_ban_closes_with_4501_and_keeps_them_out(review_pair: Pair) -> Non
 
 
 async def test_escalate_pages_the_on_call_facilitator(review_pair: Pair) -> None:
-    who = await add_staff(review_pair[0].env, "f" + secrets.token_hex(5), "facilitator")
-    cookie, _ = staff_session(review_pair[0].base, who)
-    facilitator = await Participant(review_pair[0], cookie, staff=True).connect()
-    _opened.append(facilitator)
-    await facilitator.send(type="on_call", on=True, ref="o")
-    await facilitator.expect("on_call", ref="o")
+    facilitator = await console(review_pair[0], "facilitator", on_call=True)
     mod = await moderator(review_pair[1])
     _, target = await flagged(review_pair, mod)
     status, body = mod.post(

@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 import redis.asyncio as aioredis
 
 from tests.client import Participant
 from tests.integration.conftest import redis_env
+from tests.integration.sockets import connect, console, participant
 from tests.support import (
     RedisServer,
     ServerProcess,
-    add_staff,
     http_json,
-    new_participant,
-    staff_session,
     start_server,
 )
 
@@ -34,32 +32,6 @@ def desk_pair(redis_server: RedisServer) -> Iterator[Pair]:
     yield first, second
     first.stop()
     second.stop()
-
-
-_opened: list[Participant] = []
-
-
-@pytest.fixture(autouse=True)
-async def close_sockets() -> AsyncIterator[None]:
-    yield
-    while _opened:
-        await _opened.pop().close()
-
-
-async def connect(server: ServerProcess, cookie: str, *, staff: bool = False) -> Participant:
-    client = await Participant(server, cookie, staff=staff).connect()
-    _opened.append(client)
-    return client
-
-
-async def console(server: ServerProcess, *roles: str) -> Participant:
-    who = await add_staff(server.env, "s" + secrets.token_hex(6), *(roles or ("supporter",)))
-    cookie, _ = staff_session(server.base, who)
-    return await connect(server, cookie, staff=True)
-
-
-async def participant(server: ServerProcess) -> Participant:
-    return await connect(server, new_participant(server.base))
 
 
 async def ask(p: Participant, topic: str | None = "cravings tonight") -> str:
