@@ -36,7 +36,7 @@ from server.staff import (
 from server.store import Store
 from server.store.accounts import Account, StaffStore
 from server.totp import matching_step
-from server.web import STATIC_DIR, error
+from server.web import STATIC_DIR, error, set_cookie
 
 log = logging.getLogger(__name__)
 
@@ -276,15 +276,7 @@ class StaffWeb:
         return JSONResponse({"staff": staff})
 
     def _set_cookie(self, response: Response, token: str, max_age: int) -> None:
-        response.set_cookie(
-            self.cookie_name,
-            token,
-            max_age=max_age,
-            path="/",
-            secure=self.settings.cookie_secure,
-            httponly=True,
-            samesite="strict",
-        )
+        set_cookie(response, self.cookie_name, token, max_age, self.settings.cookie_secure)
 
 
 def _cross_site(request: Request) -> bool:

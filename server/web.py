@@ -47,6 +47,14 @@ def error(status: int, code: str, detail: str, headers: dict[str, str] | None = 
     return JSONResponse({"error": code, "detail": detail}, status, headers=headers)
 
 
+def set_cookie(response: Response, name: str, token: str, max_age: int, secure: bool) -> None:
+    """W12: every cookie of ours is HttpOnly, SameSite=Strict, Path=/ and (but for plain-http
+    testing) Secure, so a `__Host-` name is accepted by browsers."""
+    response.set_cookie(
+        name, token, max_age=max_age, path="/", secure=secure, httponly=True, samesite="strict"
+    )
+
+
 @dataclass
 class Web:
     ctx: Context
@@ -201,15 +209,7 @@ class Web:
         return session, digest
 
     def set_cookie(self, response: Response, token: str, max_age: int) -> None:
-        response.set_cookie(
-            self.cookie_name,
-            token,
-            max_age=max_age,
-            path="/",
-            secure=self.ctx.settings.cookie_secure,
-            httponly=True,
-            samesite="strict",
-        )
+        set_cookie(response, self.cookie_name, token, max_age, self.ctx.settings.cookie_secure)
 
     # ---- origin checks ----------------------------------------------------------------------
 
