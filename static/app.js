@@ -716,7 +716,9 @@ function onSayError(item, code, detail) {
     const box = byId("composer-text");
     if (!box.value.trim()) box.value = item.text;
     else if (!box.value.includes(item.text)) box.value = `${item.text}\n${box.value}`;
-    const why = detail && detail !== "muted" ? ` ${detail}` : "";
+    // The server's detail says until when ("… you can write again in 9 min").
+    const said = detail && detail !== "muted" ? detail.trim() : "";
+    const why = said ? ` ${said.charAt(0).toUpperCase()}${said.slice(1)}${/[.!?]$/.test(said) ? "" : "."}` : "";
     setStatus("chat-status", `You can't send messages right now.${why}`, "error");
     return;
   }

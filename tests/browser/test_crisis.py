@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Participant, StaffAccount, wait_until
-from tests.browser.test_console import log_in, open_console, wait_console
+from tests.browser.test_console import ask_for_support, log_in, open_console, wait_console
 from tests.support import ROOT, RedisServer, ServerProcess, data_keys, new_prefix, start_server
 
 pytestmark = pytest.mark.browser
@@ -277,3 +277,43 @@ def test_facilitator_opens_any_group_room(people: People, staff_account: Account
     pane.get_by_role("button", name="Leave room").click()
     expect(page.locator(".chat-pane")).to_have_count(0)
     assert_clean(person, writer)
+
+
+def test_alert_from_a_private_chat_opens_as_a_one_to_one_chat(
+    people: People, staff_account: Accounts
+) -> None:
+    on_call = facilitator(people, staff_account)
+    supporter_account = staff_account(role="supporter", name=f"Sup {tag()}")
+    writer = people(PHONE)
+    writer.accept()
+    ask_for_support(writer, f"rough night {tag()}")
+    supporter = people(DESKTOP)
+    open_console(supporter)
+    log_in(supporter, supporter_account)
+    wait_console(supporter)
+    supporter.page.locator("#queue li.ticket").get_by_role(
+        "button", name=re.compile("^Claim")
+    ).click()
+    expect(writer.page.locator("#chat-title")).to_have_text("Private chat with a supporter")
+
+    words = f"i have the pills lined up and i am going to take them all tonight {tag()}"
+    writer.say(words)
+    expect(writer.page.locator("#crisis-panel")).to_be_visible(timeout=2000)
+
+    card = on_call.page.locator("#alerts .alert-card")
+    expect(card).to_have_count(1, timeout=3000)
+    expect(card.locator(".alert-room")).to_have_text("In Private chat")
+    expect(card.locator(".alert-excerpt")).to_have_text(words)
+    card.get_by_role("button", name="I'm taking this").click()
+    card.get_by_role("button", name="Open the room").click()
+
+    # The private chat opens as a one-to-one chat, with its history; both sides can talk.
+    pane = on_call.page.locator(".chat-pane:not([hidden])")
+    expect(pane.locator("li.msg", has_text=words)).to_have_count(1)
+    expect(pane.locator(".pane-sub")).to_contain_text("Urgent")
+    box = pane.get_by_label("Message to the participant")
+    reply = f"I'm a facilitator, I'm here with you now {tag()}"
+    box.fill(reply)
+    box.press("Enter")
+    expect(writer.messages(reply)).to_have_count(1)
+    assert_clean(on_call, supporter, writer)
