@@ -19,16 +19,14 @@ import asyncio
 import contextlib
 import json
 import secrets
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import pyotp
 import websockets
 
-from bench.logins import PASSWORD, _http, make_accounts
-from bench.procs import RedisHandle, ServerHandle, machine_info
+from bench.cluster import PASSWORD, cluster, http, make_accounts, participant_socket
+from bench.procs import ServerHandle, machine_info
 from bench.stats import percentile
 
 URGENT = "my friend isnt breathing and his lips are blue"
@@ -36,28 +34,11 @@ ALERTS_PER_PERSON = 5  # the server's hourly cap per participant
 WAIT_SECONDS = 10.0
 
 
-async def participant(server: ServerHandle) -> Any:
-    base = server.base
-    _, info, _ = await asyncio.to_thread(_http, "GET", f"{base}/api/info", None, {})
-    body = {"consent_version": info["consent"]["version"], "accept": True}
-    status, _, headers = await asyncio.to_thread(
-        _http, "POST", f"{base}/api/session", body, {"origin": base}
-    )
-    assert status == 201, status
-    cookie = headers["set-cookie"].split(";", 1)[0]
-    ws = await websockets.connect(server.ws_url, origin=base, additional_headers={"cookie": cookie})
-    await ws.recv()  # hello
-    await ws.send(json.dumps({"type": "join", "room": "general", "since": None}))
-    while json.loads(await ws.recv())["type"] != "joined":
-        pass
-    return ws
-
-
 async def facilitator(server: ServerHandle, account: tuple[str, str]) -> Any:
     name, secret = account
     body = {"username": name, "password": PASSWORD, "totp": pyotp.TOTP(secret).now()}
     status, _, headers = await asyncio.to_thread(
-        _http, "POST", f"{server.base}/api/staff/login", body, {"origin": server.base}
+        http, "POST", f"{server.base}/api/staff/login", body, {"origin": server.base}
     )
     assert status == 200, status
     cookie = headers["set-cookie"].split(";", 1)[0]
@@ -74,7 +55,10 @@ async def facilitator(server: ServerHandle, account: tuple[str, str]) -> Any:
 async def measure(servers: list[ServerHandle], env: dict[str, str], alerts: int) -> list[float]:
     accounts = await make_accounts(env, 1, roles=("facilitator",))
     console = await facilitator(servers[-1], accounts[0])
-    people = [await participant(servers[0]) for _ in range(-(-alerts // ALERTS_PER_PERSON))]
+    people = [
+        await participant_socket(servers[0], "general")
+        for _ in range(-(-alerts // ALERTS_PER_PERSON))
+    ]
     drains = [asyncio.create_task(_drain(ws)) for ws in people]
     latencies = []
     for i in range(alerts):
@@ -110,22 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=2)
     args = parser.parse_args(argv)
 
-    from server.crypto import generate_key_line
-
-    redis = RedisHandle.start_private()
-    logs = Path(tempfile.mkdtemp(prefix="peerline-bench-alerts-"))
-    env = {
-        "PEERLINE_REDIS_URL": redis.url,
-        "PEERLINE_REDIS_PREFIX": f"bench{secrets.token_hex(4)}:",
-        "PEERLINE_DATA_KEYS": generate_key_line(),
-        "PEERLINE_SESSIONS_PER_ADDRESS_PER_HOUR": "100000",
-        "PEERLINE_LOG_LEVEL": "ERROR",
-    }
-    servers = [ServerHandle.start(env, logs) for _ in range(args.processes)]
-    try:
-        for server in servers:
-            server.wait_ready()
-        latencies = asyncio.run(measure(servers, env, args.alerts))
+    with cluster(args.processes, "alerts", PEERLINE_LOG_LEVEL="ERROR") as running:
+        latencies = asyncio.run(measure(running.servers, running.env, args.alerts))
         ordered = sorted(int(x * 1e6) for x in latencies)
         report = {
             "command": "python -m bench.alerts " + " ".join(argv or []),
@@ -141,12 +111,6 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(json.dumps(report, indent=2))
         return 0
-    finally:
-        for server in servers:
-            server.process.terminate()
-            with contextlib.suppress(Exception):
-                server.process.wait(10)
-        redis.stop()
 
 
 if __name__ == "__main__":

@@ -26,66 +26,24 @@ import contextlib
 import json
 import secrets
 import statistics
-import tempfile
 import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 from typing import Any
 
 import pyotp
 import websockets
 
-from bench.procs import RedisHandle, ServerHandle, machine_info, memory
+from bench.cluster import PASSWORD, cluster, http, make_accounts, participant_socket
+from bench.procs import ServerHandle, machine_info, memory
 from bench.stats import percentile
 
-PASSWORD = "bench password for staff logins"
 ROOM = "general"
-
-
-def _http(method: str, url: str, body: Any, headers: dict[str, str]) -> tuple[int, Any, dict]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)
-    if data is not None:
-        request.add_header("content-type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"null"), dict(response.headers)
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null"), dict(exc.headers)
-
-
-async def make_accounts(
-    env: dict[str, str], count: int, roles: tuple[str, ...] = ("supporter",)
-) -> list[tuple[str, str]]:
-    import redis.asyncio as aioredis
-
-    from server.crypto import KeyRing
-    from server.identity import new_id
-    from server.passwords import Passwords
-    from server.store.accounts import Account, StaffStore
-    from server.totp import new_secret
-
-    keys = KeyRing.parse(env["PEERLINE_DATA_KEYS"])
-    stored = Passwords().hash_now(PASSWORD)
-    client = aioredis.Redis.from_url(env["PEERLINE_REDIS_URL"])
-    store = StaffStore(client, env["PEERLINE_REDIS_PREFIX"])
-    accounts = []
-    for i in range(count):
-        secret, uid = new_secret(), new_id()
-        key_id, blob = keys.seal(secret.encode(), "totp", uid)
-        name = f"bench{i}-{secrets.token_hex(3)}"
-        await store.add(Account(uid, name, f"Staff {i}", roles, stored, key_id, blob))
-        accounts.append((name, secret))
-    await client.aclose()
-    return accounts
 
 
 def failed_login(base: str, name: str) -> float:
     """One wrong-password attempt (each name once, so throttling never answers instead)."""
     body = {"username": name, "password": "not the password", "totp": "000000"}
     started = time.perf_counter()
-    status, _, _ = _http("POST", f"{base}/api/staff/login", body, {"origin": base})
+    status, _, _ = http("POST", f"{base}/api/staff/login", body, {"origin": base})
     elapsed = time.perf_counter() - started
     if status != 401:
         raise RuntimeError(f"expected 401, got {status}")
@@ -96,7 +54,7 @@ def login(base: str, account: tuple[str, str]) -> float:
     name, secret = account
     body = {"username": name, "password": PASSWORD, "totp": pyotp.TOTP(secret).now()}
     started = time.perf_counter()
-    status, answer, _ = _http("POST", f"{base}/api/staff/login", body, {"origin": base})
+    status, answer, _ = http("POST", f"{base}/api/staff/login", body, {"origin": base})
     elapsed = time.perf_counter() - started
     if status != 200:
         raise RuntimeError(f"login failed: {status} {answer}")
@@ -127,24 +85,6 @@ class Probe:
         self.arrivals: list[tuple[float, float]] = []  # (arrival wall time, latency s)
         self.sent = 0
 
-    async def _socket(self) -> Any:
-        base = self.server.base
-        _, info, _ = await asyncio.to_thread(_http, "GET", f"{base}/api/info", None, {})
-        body = {"consent_version": info["consent"]["version"], "accept": True}
-        status, _, headers = await asyncio.to_thread(
-            _http, "POST", f"{base}/api/session", body, {"origin": base}
-        )
-        assert status == 201, status
-        cookie = headers["set-cookie"].split(";", 1)[0]
-        ws = await websockets.connect(
-            self.server.ws_url, origin=base, additional_headers={"cookie": cookie}
-        )
-        await ws.recv()  # hello
-        await ws.send(json.dumps({"type": "join", "room": ROOM, "since": None}))
-        while json.loads(await ws.recv())["type"] != "joined":
-            pass
-        return ws
-
     async def _receive(self, ws: Any, until: float) -> None:
         with contextlib.suppress(TimeoutError, websockets.ConnectionClosed):
             async with asyncio.timeout(max(0.0, until - time.time()) + 2):
@@ -155,7 +95,7 @@ class Probe:
                         self.arrivals.append((now, now - float(frame["text"][2:])))
 
     async def run(self, seconds: float, started: asyncio.Event) -> None:
-        sockets = [await self._socket() for _ in range(self.members)]
+        sockets = [await participant_socket(self.server, ROOM) for _ in range(self.members)]
         sender = sockets[0]
         until = time.time() + seconds
         readers = [asyncio.create_task(self._receive(ws, until)) for ws in sockets]
@@ -247,22 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", type=float, default=5.0, help="seconds without logins")
     args = parser.parse_args(argv)
 
-    from server.crypto import generate_key_line
-
-    redis = RedisHandle.start_private()
-    logs = Path(tempfile.mkdtemp(prefix="peerline-bench-logins-"))
-    env = {
-        "PEERLINE_REDIS_URL": redis.url,
-        "PEERLINE_REDIS_PREFIX": f"bench{secrets.token_hex(4)}:",
-        "PEERLINE_DATA_KEYS": generate_key_line(),
+    extra = {
         "PEERLINE_RATE_PER_MINUTE": "100000",
         "PEERLINE_RATE_BURST": "10000",
-        "PEERLINE_SESSIONS_PER_ADDRESS_PER_HOUR": "100000",
         "PEERLINE_LOG_LEVEL": "WARNING",
     }
-    server = ServerHandle.start(env, logs)
-    try:
-        server.wait_ready()
+    with cluster(1, "logins", **extra) as running:
+        env, server = running.env, running.servers[0]
         accounts = asyncio.run(make_accounts(env, args.sequential + args.logins * args.rounds))
         # SECURITY.md T15: a failure for a known name and for an unknown one cost the same.
         known, unknown = [], []
@@ -291,11 +222,6 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(json.dumps(report, indent=2))
         return 0
-    finally:
-        server.process.terminate()
-        with contextlib.suppress(Exception):
-            server.process.wait(10)
-        redis.stop()
 
 
 if __name__ == "__main__":
