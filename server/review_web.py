@@ -104,9 +104,19 @@ class ReviewWeb:
         # Held alerts first (a person who may be in danger), then newest first.
         items.sort(key=lambda i: (i.kind != "held" or i.status != "open", -i.ts))
         await self.audit.record(found.account.uid, "review.list", which)
-        return JSONResponse({"items": [self._summary(i) for i in items]})
+        names = await self._names({i.by for i in items if i.by})
+        return JSONResponse({"items": [self._summary(i, names) for i in items]})
 
-    def _summary(self, item: Item) -> dict[str, Any]:
+    async def _names(self, uids: set[str]) -> dict[str, str]:
+        """Display names of the staff who acted (never usernames)."""
+        staff = self.staff_web.staff
+        names = {}
+        for uid in uids:
+            account = await staff.get(uid) if staff else None
+            names[uid] = account.name if account else "a former staff member"
+        return names
+
+    def _summary(self, item: Item, names: dict[str, str] | None = None) -> dict[str, Any]:
         program_room = self.staff_web.settings.program.room(item.room)
         body: dict[str, Any] = {
             "id": item.id,
@@ -120,7 +130,7 @@ class ReviewWeb:
             "status": item.status,
         }
         if item.by:
-            body.update(by=item.by, at=item.at)
+            body.update(by=item.by, by_name=(names or {}).get(item.by, ""), at=item.at)
         return body
 
     async def item(self, request: Request) -> Response:
@@ -134,7 +144,7 @@ class ReviewWeb:
         before, itself, after = await self.review.around(item.room, item.message, CONTEXT_MESSAGES)
         shown = [*before, *([itself] if itself else []), *after]
         context = [f for f in (self._frame(m) for m in shown) if f]
-        detail = self._summary(item)
+        detail = self._summary(item, await self._names({item.by} if item.by else set()))
         detail["evidence"], detail["reason"] = self._opened(item)
         return JSONResponse({"item": detail, "context": context, "target": item.message})
 

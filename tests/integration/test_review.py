@@ -161,7 +161,8 @@ async def test_warn_mute_and_dismiss(review_pair: Pair) -> None:
         f"/api/review/items/{item}/action", {"action": "dismiss", "reason": "ok"}
     )
     assert (status, body["status"]) == (200, "dismissed")
-    assert find(mod, target)["status"] == "dismissed"
+    dismissed = find(mod, target)
+    assert dismissed["status"] == "dismissed" and dismissed["by_name"].startswith("Moderator ")
     _, open_items = mod.get("/api/review/items")
     assert all(i["message"] != target for i in open_items["items"])
 
