@@ -284,3 +284,35 @@ async def test_retention_removes_excerpts_and_flags_but_keeps_the_record(
         assert pending == 1  # still open, still on the ladder: never trimmed away
     finally:
         server.stop()
+
+
+async def test_twenty_alerts_nobody_takes_reach_the_next_facilitator_and_are_taken_once(
+    crisis_pair: Pair,
+) -> None:
+    """SECURITY.md T31 at a CI-sized scale: facilitator A (on call) never acknowledges;
+    every alert reaches facilitator B within ack_seconds + 5 s, and B takes each once."""
+    a = await console(crisis_pair[0], "facilitator", on_call=True)
+    b = await console(crisis_pair[1], "facilitator")
+    writers = [await writer(crisis_pair[i % 2]) for i in range(4)]
+    raised_at = asyncio.get_running_loop().time()
+    for i in range(20):
+        await writers[i % 4].say("general", f"{URGENT} #{i}", f"t31-{i}")
+    deadline = raised_at + ACK_SECONDS + 5
+    seen: dict[str, float] = {}
+    while len(seen) < 20:
+        left = deadline - asyncio.get_running_loop().time()
+        assert left > 0, f"only {len(seen)} of 20 alerts reached B in time"
+        alert = await b.expect("alert", timeout=left)
+        seen.setdefault(alert["escalation"], asyncio.get_running_loop().time())
+    assert {f["escalation"] for f in a.frames if f["type"] == "alert"} == set(seen)
+    for escalation in seen:
+        await b.send(type="ack_alert", escalation=escalation, ref=escalation)
+        assert (await b.answer(escalation))["type"] == "alert_taken"
+    for escalation in seen:  # a second take of any of them is refused
+        await a.send(type="ack_alert", escalation=escalation, ref="late-" + escalation)
+        assert (await a.answer("late-" + escalation))["code"] == "already_taken"
+    env = crisis_pair[0].env
+    client = aioredis.Redis.from_url(env["PEERLINE_REDIS_URL"])
+    pending = await client.xpending(f"{env['PEERLINE_REDIS_PREFIX']}esc", "facilitators")
+    await client.aclose()
+    assert pending["pending"] == 0
