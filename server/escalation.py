@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
+from redis.exceptions import ResponseError
 
 from server.chat import Refusal
 from server.config import Settings
@@ -99,14 +100,13 @@ class Escalations:
     # ---- the ladder -----------------------------------------------------------------------
 
     async def run(self) -> None:
+        grouped = False
         while True:
             try:
-                await self.esc.ensure_group()
-                break
-            except StoreUnavailable:
-                await asyncio.sleep(1.0)
-        while True:
-            try:
+                if not grouped:
+                    # Also after Redis lost its data (the group went with it).
+                    await self.esc.ensure_group()
+                    grouped = True
                 await self.esc.read_new(LOOP_MS)
                 await self.esc.claim_orphans()
                 mine = await self.esc.mine()
@@ -116,6 +116,11 @@ class Escalations:
                         await self._advance(stream_id, escalation, roster)
             except StoreUnavailable:
                 await asyncio.sleep(1.0)
+            except ResponseError as exc:
+                grouped = "NOGROUP" not in str(exc)
+                if grouped:
+                    log.exception("escalation loop failed; retrying")
+                await asyncio.sleep(0.1 if not grouped else 1.0)
             except Exception:  # the ladder must outlive any one bad record
                 log.exception("escalation loop failed; retrying")
                 await asyncio.sleep(1.0)

@@ -25,6 +25,9 @@ from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from server.store import (
@@ -53,6 +56,7 @@ POOL_WAIT_SECONDS = 5.0
 SOCKET_TIMEOUT_SECONDS = 5.0  # a partitioned Redis turns into an error, not a hang
 SUBSCRIBE_WAIT_SECONDS = 5.0
 RECONNECT_MAX_SECONDS = 5.0
+RECONNECT_RETRIES = 1  # per command, after a dropped connection (see the pool below)
 APPEND_RETRIES = 8  # id races with other processes resolve in one retry; 8 means "broken"
 
 _ID_CMP = """
@@ -172,6 +176,10 @@ class RedisStore:
             timeout=POOL_WAIT_SECONDS,
             socket_timeout=SOCKET_TIMEOUT_SECONDS,
             socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+            # A pooled connection to a Redis that restarted fails on first use; one retry on
+            # a fresh connection hides that from people. Only ConnectionError is retried: a
+            # timeout may mean the command ran, and must surface as `unavailable`.
+            retry=Retry(NoBackoff(), RECONNECT_RETRIES, supported_errors=(RedisConnectionError,)),
         )
         self._pool = pool
         self._redis = Redis(connection_pool=pool)
@@ -646,13 +654,14 @@ class RedisStore:
 
 
 async def call(awaitable: Awaitable[Any]) -> Any:
-    """Await a Redis call; an unreachable Redis becomes StoreUnavailable, a script or
-    command error stays what it is (it is a bug, not an outage)."""
+    """Await a Redis call; an unreachable Redis becomes StoreUnavailable. An error reply
+    stays what it is: a command error is a bug, not an outage, and NOSCRIPT (Redis
+    restarted and forgot the scripts) is for the caller to answer by loading them again."""
     try:
         return await awaitable
+    except ResponseError:
+        raise
     except (RedisError, OSError, TimeoutError) as exc:
-        if isinstance(exc, ResponseError) and not isinstance(exc, NoScriptError):
-            raise
         raise StoreUnavailable(type(exc).__name__) from None
 
 

@@ -20,6 +20,7 @@ from tests.support import (
     RedisServer,
     ServerProcess,
     add_staff,
+    http_json,
     staff_session,
     start_private_redis,
     start_server,
@@ -351,4 +352,34 @@ async def test_an_alert_survives_redis_and_the_app_killed_together(
         if restarted is not None:
             restarted.stop()
         redis.directory = None  # the restarted one owns (and removes) the directory
+        redis.stop()
+
+
+async def test_alerts_still_work_after_redis_comes_back_empty(tmp_path: Path) -> None:
+    """Redis lost everything (no persistence): the consumer group is made again, so a new
+    urgent message still pages someone."""
+    redis = start_private_redis()
+    port = int(redis.url.rsplit(":", 1)[1].split("/")[0])
+    env = crisis_env(redis, tmp_path)
+    server = start_server(env)
+    restarted = None
+    try:
+        await writer(server)  # the server is up and its ladder loop has made the group
+        redis.kill()
+        restarted = start_private_redis(port)
+        for _ in range(100):  # bounded: the server reconnects within a few seconds
+            status, _, _ = await asyncio.to_thread(http_json, "GET", f"{server.base}/readyz")
+            if status == 200:
+                break
+            await asyncio.sleep(0.1)
+        # Pooled connections to the dead Redis reconnect on first use, unseen by people.
+        c = await console(server, "facilitator", on_call=True)
+        person = await writer(server)
+        await person.say("general", URGENT, "e1")
+        alert = await c.expect("alert", timeout=5.0)
+        assert alert["excerpt"] == URGENT
+    finally:
+        server.stop()
+        if restarted is not None:
+            restarted.stop()
         redis.stop()

@@ -111,3 +111,26 @@ async def test_content_expires_after_the_retention_period(redis_server: RedisSer
             await p.close()
     finally:
         server.stop()
+
+
+async def test_a_join_right_after_redis_comes_back_empty_works(own_redis: RedisServer) -> None:
+    """Regression: NOSCRIPT was taken for an outage, so after a Redis restart every join
+    answered `unavailable` until some message happened to reload the scripts."""
+    port = int(own_redis.url.rsplit(":", 1)[1].split("/")[0])
+    server = start_server(redis_env(own_redis))
+    restarted = None
+    try:
+        a = await Participant(server, new_participant(server.base)).connect()
+        await a.join("general")
+        own_redis.kill()
+        restarted = start_private_redis(port)
+        await wait_ready(server, 200)
+        b = await Participant(server, new_participant(server.base)).connect()
+        joined = await b.join("families")  # no message has been sent since the restart
+        assert joined["history"] == []
+        await a.close()
+        await b.close()
+    finally:
+        server.stop()
+        if restarted is not None:
+            restarted.stop()
