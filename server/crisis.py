@@ -107,6 +107,16 @@ class Crisis:
         # Last: a failure above leaves this unset, so the client's resend does it all again.
         await self.review.mark_flag_done(room, message, self.settings.retention_seconds)
 
+    async def forget(self, ids_by_room: dict[str, list[str]]) -> None:
+        """An erasure: the flags and alert excerpts that quote those messages go too (the
+        escalation records stay, without content)."""
+        erased = {(room, message) for room, ids in ids_by_room.items() for message in ids}
+        if not erased or self.review is None:
+            return
+        await self.review.forget_flags(erased)
+        if self.escalations is not None:
+            await self.escalations.esc.forget_excerpts_of(erased)
+
     # ---- the lexicon moderators change ----------------------------------------------------
 
     async def reload_lexicon(self) -> None:

@@ -131,11 +131,14 @@ class Desk:
     async def add_member(self, room: str, uid: str) -> None:
         await self.support.add_staff(room, uid)
 
-    async def participant_left(self, pid: str) -> None:
-        """Quick Exit or erase: out of the queue, and their supporters are told."""
+    async def participant_left(self, pid: str, *, erase: bool = False) -> None:
+        """Quick Exit or erase: out of the queue, and their supporters are told; on erase,
+        the topic they typed goes too."""
         if await self.support.cancel_ticket(pid) is not None:
             await self.announce_queue()
         for room_id in await self.support.rooms_of(pid):
+            if erase:
+                await self.support.forget_topic(room_id)
             room = await self.support.direct_room(room_id)
             for uid in sorted(room.staff) if room else ():
                 await self._to(uid, self._notice(room_id, "system", LEFT_TEXT))
@@ -216,6 +219,8 @@ class Desk:
         room = await self._current_staff_room(conn.person, frame.room)
         members = [room.pid, *sorted(room.staff)]
         if await self.support.end(frame.room, members, self._now_ms()):
+            # The topic was for whoever took the chat; nobody needs it once it ended.
+            await self.support.forget_topic(frame.room)
             log.info("direct room ended by staff %s", conn.person.pid)
         conn.send(encode(with_ref({"type": "ended", "room": frame.room}, frame.ref)))
         await self.store.publish_control(

@@ -166,8 +166,11 @@ class Web:
         if found is None:
             return error(401, "no_session", "no participant session")
         session, digest = found
-        await self._cancel_support(session.pid)
-        await self.ctx.store.erase(digest, session.pid)
+        await self._cancel_support(session.pid, erase=True)
+        erasure = await self.ctx.store.erase(digest, session.pid)
+        if self.ctx.crisis is not None:
+            # Flags and alert excerpts quote the erased words: they go with them.
+            await self.ctx.crisis.forget(erasure.ids_by_room)
         self.ctx.metrics.erasures += 1
         return self.forget_device()
 
@@ -182,10 +185,10 @@ class Web:
             await self.ctx.store.end_session(digest, session.pid)
         return self.forget_device()
 
-    async def _cancel_support(self, pid: str) -> None:
+    async def _cancel_support(self, pid: str, *, erase: bool = False) -> None:
         # Nobody should be sent to a person who has left (Quick Exit or erase).
         if self.ctx.desk is not None:
-            await self.ctx.desk.participant_left(pid)
+            await self.ctx.desk.participant_left(pid, erase=erase)
 
     def forget_device(self) -> Response:
         """204 that makes the browser drop the cookie and this site's storage."""

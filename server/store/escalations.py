@@ -142,6 +142,17 @@ class EscalationStore:
         await call(self._r.xack(self._stream, GROUP, stream_id))
         return True
 
+    async def forget_excerpts_of(self, erased: set[tuple[str, str]]) -> int:
+        """Escalations raised by erased messages keep their record, not the excerpt."""
+        entries = await call(self._r.xrange(self._stream))
+        removed = 0
+        for _, fields in entries:
+            key = self._alert(fields[b"e"].decode())
+            room, message = await call(self._r.hmget(key, "room", "msg"))
+            if room and message and (room.decode(), message.decode()) in erased:
+                removed += int(await call(self._r.hdel(key, "k", "d")))
+        return removed
+
     async def forget_excerpts(self, min_id: str) -> int:
         """Escalations raised before `min_id` keep their record but lose the excerpt (P3:
         escalation records keep metadata, not content). Never trims the stream: pending

@@ -132,6 +132,17 @@ class ReviewStore:
         found = stored(itself)
         return stored(list(reversed(before))), (found[0] if found else None), stored(after)
 
+    async def forget_flags(self, erased: set[tuple[str, str]]) -> int:
+        """Deletes the flags of erased messages ((room, message id) pairs)."""
+        doomed = [
+            sid
+            for sid, f in await call(self._r.xrange(f"{self._p}flags"))
+            if (f[b"room"].decode(), f[b"msg"].decode()) in erased
+        ]
+        if not doomed:
+            return 0
+        return int(await call(self._r.xdel(f"{self._p}flags", *doomed)))
+
     async def trim_flags(self, min_id: str) -> int:
         """Flags quote sealed evidence: content, so content's retention applies."""
         trimmed = await call(self._r.xtrim(f"{self._p}flags", minid=min_id, approximate=False))

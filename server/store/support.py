@@ -291,6 +291,9 @@ class SupportStore:
         """True the first time this staff member wraps this chat up."""
         return bool(await call(self._r.hsetnx(self._dm(room), f"w:{uid}", "1")))
 
+    async def forget_topic(self, room: str) -> None:
+        await call(self._r.hdel(self._dm(room), "tt", "tk", "td"))
+
     async def mark_feedback(self, room: str) -> bool:
         return bool(await call(self._r.hsetnx(self._dm(room), "fb", "1")))
 

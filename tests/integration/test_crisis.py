@@ -383,3 +383,38 @@ async def test_alerts_still_work_after_redis_comes_back_empty(tmp_path: Path) ->
         if restarted is not None:
             restarted.stop()
         redis.stop()
+
+
+async def test_erasure_takes_the_flags_excerpts_and_topic_with_the_words(
+    crisis_pair: Pair,
+) -> None:
+    supporter = await console(crisis_pair[0], "supporter")
+    person = await writer(crisis_pair[1])
+    await person.send(type="request_support", topic="my brother", ref="q")
+    ticket = (await person.expect("queued", ref="q"))["ticket"]
+    message = (await person.say("general", URGENT, "x1"))["id"]
+    await supporter.send(type="claim", ticket=ticket, ref="c")
+    room = (await supporter.expect("assigned", ref="c"))["room"]
+    env = crisis_pair[0].env
+    prefix = env["PEERLINE_REDIS_PREFIX"]
+    client = aioredis.Redis.from_url(env["PEERLINE_REDIS_URL"])
+
+    async def traces() -> tuple[int, bool, bool]:
+        flags = [
+            f for _, f in await client.xrange(f"{prefix}flags") if f[b"msg"] == message.encode()
+        ]
+        excerpts = False
+        for _, f in await client.xrange(f"{prefix}esc"):
+            alert = await client.hgetall(f"{prefix}e:{f[b'e'].decode()}")
+            excerpts |= alert.get(b"msg") == message.encode() and b"d" in alert
+        topic = await client.hexists(f"{prefix}dm:{room}", "td")
+        return len(flags), excerpts, topic
+
+    assert await traces() == (1, True, True)
+    base = crisis_pair[1].base
+    status, _, _ = http_json(
+        "DELETE", f"{base}/api/session", headers={"origin": base, "cookie": person.cookie}
+    )
+    assert status == 204
+    assert await traces() == (0, False, False)
+    await client.aclose()
