@@ -20,6 +20,7 @@ WORKDIR /app
 # Only what the server needs at run time: no tests, no bench, no dev extras.
 COPY pyproject.toml README.md ./
 COPY server/ server/
+COPY moderation/ moderation/
 COPY static/ static/
 
 # Editable install, on purpose. server/web.py finds the page at
