@@ -36,12 +36,13 @@ def tag() -> str:
     return secrets.token_hex(4)
 
 
-def record_frames(person: Participant) -> list[str]:
-    """Every WebSocket frame the page receives, as text (to prove what never arrives)."""
+def record_frames(person: Participant, event: str = "framereceived") -> list[str]:
+    """Every WebSocket frame the page receives (or, with "framesent", sends), as text: to
+    prove what never arrives, or what the page sent."""
     frames: list[str] = []
 
     def on_socket(ws: Any) -> None:
-        ws.on("framereceived", lambda payload: frames.append(str(payload)))
+        ws.on(event, lambda payload: frames.append(str(payload)))
 
     person.page.on("websocket", on_socket)
     return frames
@@ -374,21 +375,10 @@ def test_new_ticket_cue_and_transfer_between_supporters(
         person.assert_only_app_requests()
 
 
-def record_sent(person: Participant) -> list[str]:
-    """Every WebSocket frame the page sends, as text."""
-    frames: list[str] = []
-
-    def on_socket(ws: Any) -> None:
-        ws.on("framesent", lambda payload: frames.append(str(payload)))
-
-    person.page.on("websocket", on_socket)
-    return frames
-
-
 def test_several_chats_unread_counts_and_reconnect(people: People, staff_account: Accounts) -> None:
     account = staff_account()
     supporter = people()
-    sent = record_sent(supporter)
+    sent = record_frames(supporter, "framesent")
     open_console(supporter)
     log_in(supporter, account)
     wait_console(supporter)

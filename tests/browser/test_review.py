@@ -22,6 +22,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Participant, StaffAccount
+from tests.browser.test_console import log_in
 
 pytestmark = pytest.mark.browser
 
@@ -50,10 +51,7 @@ def moderator(
     page = person.page
     page.goto(f"{person.base}/review")
     expect(page.get_by_role("heading", name="Moderator login")).to_be_visible()
-    page.get_by_label("Username").fill(account.username)
-    page.get_by_label("Password").fill(account.password)
-    page.get_by_label("Authenticator code").fill(account.code())
-    page.get_by_role("button", name="Log in").click()
+    log_in(person, account)
     expect(page.get_by_role("tab", name="Flagged and reported")).to_be_visible()
     expect(page.locator("#items-status")).to_have_text("")
     return person
@@ -302,10 +300,7 @@ def test_review_page_is_for_moderators_only(people: People, staff_account: Accou
     person = people(DESKTOP)
     page = person.page
     page.goto(f"{person.base}/review")
-    page.get_by_label("Username").fill(account.username)
-    page.get_by_label("Password").fill(account.password)
-    page.get_by_label("Authenticator code").fill(account.code())
-    page.get_by_role("button", name="Log in").click()
+    log_in(person, account)
     expect(page.get_by_role("heading", name="This page is for moderators")).to_be_visible()
     expect(page.get_by_role("tab", name="Lexicon")).to_be_hidden()
     assert re.search(r"/review$", page.url)
