@@ -24,7 +24,7 @@ from server.crisis import Crisis
 from server.crypto import KeyRing
 from server.escalation import Auditor, Escalations
 from server.hub import Hub
-from server.messages import message_frame, unpack
+from server.messages import Plain, message_frame, unpack
 from server.protocol import CloseCode, encode
 from server.staff import Role
 from server.staff_web import StaffLogin, StaffWeb
@@ -160,21 +160,19 @@ class ReviewWeb:
         except (InvalidTag, KeyError, ValueError):
             return [], None
 
-    def _frame(self, message: StoredMessage) -> dict[str, Any] | None:
+    def _plain(self, message: StoredMessage) -> Plain | None:
         try:
-            plain = unpack(self.keys.open(message.key_id, message.blob, message.room, message.id))
+            return unpack(self.keys.open(message.key_id, message.blob, message.room, message.id))
         except (InvalidTag, KeyError, ValueError):
             return None
-        return message_frame(message.room, message.id, plain)
+
+    def _frame(self, message: StoredMessage) -> dict[str, Any] | None:
+        plain = self._plain(message)
+        return message_frame(message.room, message.id, plain) if plain else None
 
     def _author(self, message: StoredMessage | None) -> str | None:
-        if message is None:
-            return None
-        try:
-            plain = unpack(self.keys.open(message.key_id, message.blob, message.room, message.id))
-        except (InvalidTag, KeyError, ValueError):
-            return None
-        return plain.author if plain.role == "participant" else None
+        plain = self._plain(message) if message is not None else None
+        return plain.author if plain and plain.role == "participant" else None
 
     async def act(self, request: Request) -> Response:
         found = await self._changer(request)
