@@ -95,9 +95,7 @@ class Desk:
     async def direct_room_for(self, person: Person, room: str) -> DirectRoom:
         """The room, if this person is a current member; one refusal for every other case
         (no such room, not yours), so direct room ids cannot be probed."""
-        found = None
-        if room.startswith(DIRECT_ROOM_PREFIX):
-            found = await self.support.direct_room(room)
+        found = await self.support.direct_room(room)
         if found is None or not found.has_member(person.pid):
             raise Refusal(ErrorCode.FORBIDDEN, "you cannot join this room")
         return found
@@ -304,11 +302,7 @@ class Desk:
         conn.send(encode(with_ref({"type": "status", "available": frame.available}, frame.ref)))
 
     async def _current_staff_room(self, person: Person, room_id: str) -> DirectRoom:
-        room = (
-            await self.support.direct_room(room_id)
-            if room_id.startswith(DIRECT_ROOM_PREFIX)
-            else None
-        )
+        room = await self.support.direct_room(room_id)
         if room is None or person.pid not in room.staff:
             raise Refusal(ErrorCode.FORBIDDEN, "you are not a supporter in this chat")
         return room

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from server.rooms import DIRECT_ROOM_PREFIX
 from server.store.redis import call
 
 PRIORITY_RANK = {"urgent": 0, "concern": 1, "normal": 2}
@@ -224,6 +225,8 @@ class SupportStore:
     # ---- direct rooms ---------------------------------------------------------------------
 
     async def direct_room(self, room: str) -> DirectRoom | None:
+        if not room.startswith(DIRECT_ROOM_PREFIX):
+            return None  # a group room id, or anything else a client sent: never a lookup
         found = await call(self._r.hgetall(self._dm(room)))
         if not found or b"p" not in found:
             return None
