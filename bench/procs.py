@@ -239,12 +239,23 @@ class RedisHandle:
 # ---- Peerline servers ---------------------------------------------------------------------
 
 
+# The servers a run can start: Peerline and the peers it is compared with (bench/peers/).
+# Each answers GET /readyz with 200 once it can serve; `ws_path` is where its WebSocket is.
+KINDS: dict[str, tuple[str, str]] = {
+    # kind: (python module run with `-m`, WebSocket path)
+    "peerline": ("server", "/ws"),
+    "socketio": ("bench.peers.socketio_app", "/socket.io/?EIO=4&transport=websocket"),
+    "broadcaster": ("bench.peers.broadcaster_app", "/ws"),
+}
+
+
 @dataclass
 class ServerHandle:
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
     _log: Any = field(repr=False, default=None)
+    kind: str = "peerline"
 
     @property
     def pid(self) -> int:
@@ -256,27 +267,35 @@ class ServerHandle:
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
+        return f"ws://127.0.0.1:{self.port}{KINDS[self.kind][1]}"
 
     @classmethod
     def start(
-        cls, env: dict[str, str], log_dir: Path, python: str = sys.executable
+        cls,
+        env: dict[str, str],
+        log_dir: Path,
+        python: str = sys.executable,
+        kind: str = "peerline",
     ) -> ServerHandle:
+        """Peerline (`python -m server serve`) or a peer; a peer reads its Redis from
+        PEERLINE_REDIS_URL like Peerline does, so one environment serves all kinds."""
+        module = KINDS[kind][0]
+        args = ["serve"] if kind == "peerline" else []
         port = free_port()
         full = {k: v for k, v in os.environ.items() if not k.startswith("PEERLINE_")}
         full.update(env)
         full.setdefault("PYTHONUNBUFFERED", "1")
-        log_path = log_dir / f"server-{port}.log"
+        log_path = log_dir / f"{kind}-{port}.log"
         log = log_path.open("wb")
         process = subprocess.Popen(
-            [python, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [python, "-m", module, *args, "--host", "127.0.0.1", "--port", str(port)],
             cwd=ROOT,
             env=full,
             stdout=log,
             stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent,
         )
-        return cls(port, process, log_path, log)
+        return cls(port, process, log_path, log, kind)
 
     def wait_ready(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
         def ready() -> bool:

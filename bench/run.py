@@ -10,15 +10,11 @@ Redis: with --redis-url it uses a random key prefix and deletes only that prefix
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import secrets
 import shlex
-import shutil
 import signal
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,88 +24,19 @@ if __package__ in (None, ""):  # `python bench/run.py`: make `bench` and `server
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import procs
-from bench.load import LoadSpec, Observer, run_load, spec_arguments, spec_from
+from bench.load import spec_arguments, spec_from
+from bench.stack import Stack, versions
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 P99_TARGET_MS = 100.0  # DESIGN.md: p99 well under 100 ms
-
-
-def program_toml(rooms: list[str]) -> str:
-    """A program file with `rooms` open rooms, for PEERLINE_CONFIG."""
-    parts = [
-        'name = "Peerline benchmark"',
-        "",
-        "[consent]",
-        'version = "bench-1"',
-        'text = "A benchmark run: synthetic participants, synthetic messages."',
-        "",
-        "[[resources]]",
-        'name = "988 Suicide & Crisis Lifeline"',
-        'contact = "Call or text 988"',
-        'note = "24/7"',
-    ]
-    for room in rooms:
-        parts += [
-            "",
-            "[[rooms]]",
-            f'id = "{room}"',
-            f'name = "Bench {room}"',
-            'description = "benchmark room"',
-            'access = "open"',
-        ]
-    return "\n".join(parts) + "\n"
 
 
 def room_ids(n: int) -> list[str]:
     return [f"bench-{k:02d}" for k in range(n)]
 
 
-class Sampler(Observer):
-    """Reads the servers, Redis and the machine at the edges of the measured window."""
-
-    def __init__(self, servers: list[procs.ServerHandle], redis: procs.RedisHandle) -> None:
-        self.servers = servers
-        self.redis = redis
-        self.samples: dict[str, dict[str, Any]] = {}
-
-    def _take(self) -> dict[str, Any]:
-        sample: dict[str, Any] = {
-            "wall": time.monotonic(),
-            "jiffies": procs.machine_jiffies(),
-            "server_cpu": [procs.cpu_seconds(s.pid) for s in self.servers],
-            "redis_proc_cpu": procs.cpu_seconds(self.redis.pid) if self.redis.pid else None,
-        }
-        with contextlib.suppress(Exception), contextlib.closing(self.redis.client()) as r:
-            cpu = r.info("cpu")
-            sample["redis_info_cpu"] = float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
-            sample["redis_commands"] = {
-                name.removeprefix("cmdstat_"): int(stats["calls"])
-                for name, stats in r.info("commandstats").items()
-            }
-        return sample
-
-    def window_opened(self) -> None:
-        self.samples["open"] = self._take()
-        self.samples["open"]["metrics"] = [s.metrics() for s in self.servers]
-
-    def window_closed(self) -> None:
-        self.samples["close"] = self._take()
-        self.samples["close"]["memory"] = [procs.memory(s.pid) for s in self.servers]
-        self.samples["close"]["metrics"] = [s.metrics() for s in self.servers]
-
-
-def _delta(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None else round(b - a, 3)
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     rooms = room_ids(args.rooms)
-    prefix = f"bench{secrets.token_hex(4)}:"
-    workdir = Path(tempfile.mkdtemp(prefix="peerline-bench-"))
-    (workdir / "program.toml").write_text(program_toml(rooms))
-    redis: procs.RedisHandle | None = None
-    servers: list[procs.ServerHandle] = []
-    keep = args.keep_logs
     report: dict[str, Any] = {
         "bench": "peerline-fanout",
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -117,186 +44,38 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "git": procs.git_revision(),
         "machine": procs.machine_info(),
     }
+    stack = Stack(
+        "peerline",
+        args.processes,
+        rooms,
+        redis_url=args.redis_url,
+        redis_server=args.redis_server,
+        keep_logs=args.keep_logs,
+    )
     try:
-        if args.redis_url:
-            redis = procs.RedisHandle(args.redis_url, private=False)
-        else:
-            redis = procs.RedisHandle.start_private(args.redis_server)
-        from server.crypto import generate_key_line
-
-        env = {
-            "PEERLINE_REDIS_URL": redis.url,
-            "PEERLINE_DATA_KEYS": generate_key_line(),
-            "PEERLINE_REDIS_PREFIX": prefix,
-            "PEERLINE_CONFIG": str(workdir / "program.toml"),
-            "PEERLINE_RATE_PER_MINUTE": "100000",
-            "PEERLINE_RATE_BURST": "10000",
-            # Not read by the server today; used if it gains this setting. Sessions are
-            # spread over loopback source addresses either way (LoadSpec.per_source).
-            "PEERLINE_SESSIONS_PER_ADDRESS_PER_HOUR": "1000000",
-            "PEERLINE_LOG_LEVEL": "INFO",
-        }
-        for _ in range(args.processes):
-            servers.append(procs.ServerHandle.start(env, workdir))
-        for server in servers:
-            server.wait_ready()
-        info = redis.info()
-        report["redis"] = {
-            "version": info.get("redis_version"),
-            "private": redis.private,
-            "url": redis.url if redis.private else "(external)",
-            "prefix": prefix,
-        }
-        report["versions"] = _versions()
-        spec = spec_from(args, [s.ws_url for s in servers], rooms)
-        sampler = Sampler(servers, redis)
-        load = run_load(spec, sampler)
-        report.update(_assemble(spec, load, sampler, servers, redis))
+        with stack:
+            assert stack.redis is not None
+            report["redis"] = {
+                "version": stack.redis_version(),
+                "private": stack.redis.private,
+                "url": stack.redis.url if stack.redis.private else "(external)",
+                "prefix": stack.prefix,
+            }
+            report["versions"] = versions()
+            report.update(stack.measure(spec_from(args, stack.ws_urls, rooms)))
     except BaseException as exc:
-        keep = True
         report["failed"] = f"{type(exc).__name__}: {exc}"
-        for server in servers if isinstance(exc, Exception) else ():
-            print(
-                f"--- server {server.port} log tail ({server.log_path}) ---\n{server.log_tail()}",
-                file=sys.stderr,
-            )
         raise
     finally:
-        for server in servers:
-            code = server.stop()
-            problems = server.log_problems()
-            for entry in report.get("servers", []):
-                if entry["port"] == server.port:
-                    entry["exit_code"] = code
-                    entry["clean_shutdown"] = server.shut_down_cleanly()
-                    entry["log_problems"] = len(problems)
-                    entry["log_problem_sample"] = problems[:5]
-        if redis is not None:
-            if not redis.private:
-                with contextlib.suppress(Exception):
-                    report.setdefault("redis", {})["keys_deleted"] = redis.delete_prefix(prefix)
-            redis.stop()
-        if keep:
-            print(f"logs kept in {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        for entry, down in zip(report.get("servers", []), stack.shutdown, strict=False):
+            entry["exit_code"] = down["exit_code"]
+            entry["clean_shutdown"] = down["clean_shutdown"]
+            entry["log_problems"] = down["log_problem_count"]
+            entry["log_problem_sample"] = down["log_problems"]
+        if stack.keys_deleted is not None:
+            report.setdefault("redis", {})["keys_deleted"] = stack.keys_deleted
     report["findings"] = findings(report)
     return report
-
-
-def _versions() -> dict[str, str | None]:
-    found: dict[str, str | None] = {}
-    for name in ("websockets", "uvicorn", "starlette", "redis", "uvloop"):
-        try:
-            from importlib.metadata import version
-
-            found[name] = version(name)
-        except Exception:
-            found[name] = None
-    return found
-
-
-def _assemble(
-    spec: LoadSpec,
-    load: dict[str, Any],
-    sampler: Sampler,
-    servers: list[procs.ServerHandle],
-    redis: procs.RedisHandle,
-) -> dict[str, Any]:
-    open_, close = sampler.samples.get("open", {}), sampler.samples.get("close", {})
-    window = spec.duration
-    out: dict[str, Any] = {
-        "scenario": {
-            "processes": len(servers),
-            "participants": spec.participants,
-            "rooms": len(spec.rooms),
-            "members_per_room": load["spec"]["members_per_room"],
-            "rate_per_participant": spec.rate,
-            "arrival": spec.arrival,
-            "text_size": spec.text_size,
-            "warmup_s": spec.warmup,
-            "duration_s": spec.duration,
-            "generator_workers": spec.workers,
-            "fan_out": round(spec.participants / len(spec.rooms), 1),
-        }
-    }
-    load = dict(load)
-    load.pop("spec", None)
-    out["results"] = load
-    server_rows = []
-    for k, server in enumerate(servers):
-        cpu = _delta(_at(open_, "server_cpu", k), _at(close, "server_cpu", k))
-        mem = _at(close, "memory", k) or {}
-        before = _at(open_, "metrics", k) or {}
-        after = _at(close, "metrics", k) or {}
-        server_rows.append(
-            {
-                "port": server.port,
-                "pid": server.pid,
-                "cpu_seconds": cpu,
-                "cpu_percent_of_core": None if cpu is None else round(100 * cpu / window, 1),
-                "rss_mib": mem.get("rss_mib"),
-                "peak_rss_mib": mem.get("peak_rss_mib"),
-                "messages_stored_in_window": _delta(
-                    before.get("messages_stored_total"), after.get("messages_stored_total")
-                ),
-                "deliveries_in_window": _delta(
-                    before.get("deliveries_total"), after.get("deliveries_total")
-                ),
-                "slow_closes": after.get("slow_closes_total"),
-                "store_unavailable": after.get("store_unavailable_total"),
-                "sockets": after.get("sockets"),
-            }
-        )
-    out["servers"] = server_rows
-    redis_row = dict(report_redis_window(open_, close, window, redis))
-    out["redis_window"] = redis_row
-    if "jiffies" in open_ and "jiffies" in close:
-        busy = close["jiffies"][0] - open_["jiffies"][0]
-        total = close["jiffies"][1] - open_["jiffies"][1]
-        cores = os.cpu_count() or 1
-        cores_busy = cores * busy / total if total else None
-        ours: list[float | None] = [row["cpu_seconds"] for row in server_rows]
-        ours += load["generator"].get("cpu_seconds_in_window") or []
-        if redis.private:
-            ours.append(redis_row["cpu_seconds"])
-        known = [c for c in ours if c is not None]
-        others = None
-        if cores_busy is not None and len(known) == len(ours):
-            others = round(max(0.0, cores_busy - sum(known) / window), 2)
-        out["machine_window"] = {
-            "busy_percent_all_cores": round(100 * busy / total, 1) if total else None,
-            "cores_busy": None if cores_busy is None else round(cores_busy, 2),
-            # What the rest of the machine used (the runner itself, other programs): on a
-            # shared machine this is what disturbed the numbers.
-            "cores_busy_outside_the_run": others,
-        }
-    return out
-
-
-def _at(sample: dict[str, Any], name: str, k: int) -> Any:
-    values = sample.get(name)
-    return values[k] if values and k < len(values) else None
-
-
-def report_redis_window(
-    open_: dict[str, Any], close: dict[str, Any], window: float, redis: procs.RedisHandle
-) -> dict[str, Any]:
-    cpu = _delta(open_.get("redis_proc_cpu"), close.get("redis_proc_cpu"))
-    if cpu is None:  # external Redis: its own INFO (which also counts its other clients)
-        cpu = _delta(open_.get("redis_info_cpu"), close.get("redis_info_cpu"))
-    calls: dict[str, int] = {}
-    before = open_.get("redis_commands", {})
-    for name, n in close.get("redis_commands", {}).items():
-        d = n - before.get(name, 0)
-        if d:
-            calls[name] = d
-    return {
-        "cpu_seconds": cpu,
-        "cpu_percent_of_core": None if cpu is None else round(100 * cpu / window, 1),
-        "commands_in_window": dict(sorted(calls.items(), key=lambda kv: -kv[1])),
-        "shared_with_others": not redis.private,
-    }
 
 
 def findings(report: dict[str, Any]) -> list[str]:

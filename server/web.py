@@ -11,12 +11,14 @@ import hmac
 import json
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.addresses import AddressHasher
@@ -41,6 +43,50 @@ SESSION_RECHECK_SECONDS = 30 * 60  # W7: sockets re-validate their session every
 STAFF_RECHECK_SECONDS = 5.0
 CLOSE_TOO_MANY_SOCKETS = 4003  # retry range: the person may close another tab and come back
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+class SocketsFirst:
+    """The outermost ASGI app: `/ws` goes straight to its handler, the rest to Starlette.
+
+    Starlette's routing and middleware wrap a WebSocket in about ten coroutines and closures
+    that live as long as the socket does, and wrap every outgoing frame twice more. Skipping
+    them for the one socket route saved 3 KiB per idle socket and 5% of a busy process
+    (bench/profile.py, docs/benchmarks.md). The handler still gets a Starlette WebSocket for
+    the handshake, cookies, receive and close; chat frames go to the server's own `send`.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        path: str,
+        handler: Callable[[WebSocket, Send], Awaitable[None]],
+    ) -> None:
+        self.app = app
+        self.path = path
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == self.path:
+            scope["app"] = self.app
+            await self.handler(WebSocket(scope, receive, send), send)
+            return
+        await self.app(scope, receive, send)
+
+
+class RawSocket:
+    """The `Socket` a Connection writes to: text frames by the raw send, close by Starlette."""
+
+    __slots__ = ("_send", "_ws")
+
+    def __init__(self, ws: WebSocket, send: Send) -> None:
+        self._ws = ws
+        self._send = send
+
+    def send_text(self, data: str) -> Awaitable[None]:
+        return self._send({"type": "websocket.send", "text": data})
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        await self._ws.close(code, reason)
 
 
 def error(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> Response:
@@ -229,7 +275,7 @@ class Web:
 
     # ---- the socket -------------------------------------------------------------------------
 
-    async def websocket(self, ws: WebSocket) -> None:
+    async def websocket(self, ws: WebSocket, send: Send) -> None:
         if not self.origin_allowed(ws):
             await ws.close(CloseCode.POLICY)  # before accept: the client sees HTTP 403
             return
@@ -257,7 +303,7 @@ class Web:
             return
         await ws.accept()
         hub = self.ctx.hub
-        conn = Connection(secrets.token_hex(8), person, ws)
+        conn = Connection(secrets.token_hex(8), person, RawSocket(ws, send))
         conn.start()
         chat = Conversation(self.ctx, conn)
         chat.invites = invites
@@ -271,15 +317,15 @@ class Web:
             await conn.wait_closed()
             return
         hub.connect(conn)
+        recheck = None
         if as_staff:
             recheck = asyncio.get_running_loop().create_task(self._recheck_staff(conn))
             await self._staff_connected(conn, chat)
-        else:
-            recheck = asyncio.get_running_loop().create_task(self._recheck(conn, person.digest))
         try:
             await self._read(ws, conn, chat)
         finally:
-            recheck.cancel()
+            if recheck is not None:
+                recheck.cancel()
             if conn.close_code == CloseCode.TOO_SLOW:
                 self.ctx.metrics.slow_closes += 1
             await hub.disconnect(conn)
@@ -346,12 +392,25 @@ class Web:
                 return
             await chat.receive(text)
 
-    async def _recheck(self, conn: Connection, digest: str) -> None:
-        while not conn.closed:
+    async def recheck_loop(self) -> None:
+        """W7 for participants: one sweep for the whole process, not a sleeping task per
+        socket (which cost 1 KiB per idle socket)."""
+        while True:
             await asyncio.sleep(SESSION_RECHECK_SECONDS)
+            await self.recheck_sessions()
+
+    async def recheck_sessions(self) -> None:
+        """Closes participant sockets whose session ended (erased, expired, ended)."""
+        by_digest: dict[str, list[Connection]] = {}
+        for conns in list(self.ctx.hub.people.values()):
+            for conn in conns:
+                if conn.person.is_participant and not conn.closed:
+                    by_digest.setdefault(conn.person.digest, []).append(conn)
+        for digest, group in by_digest.items():
             with contextlib.suppress(StoreUnavailable):
                 if await self.ctx.store.get_session(digest, PARTICIPANT_SESSION_SECONDS) is None:
-                    conn.close(CloseCode.POLICY, "session ended")
+                    for conn in group:
+                        conn.close(CloseCode.POLICY, "session ended")
 
 
 async def not_found(request: Request, exc: Any) -> Response:
