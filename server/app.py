@@ -55,6 +55,9 @@ log = logging.getLogger(__name__)
 # message makes short-lived objects by the dozen, and at the default the collector ran
 # hundreds of times a second under load.
 GC_YOUNG_THRESHOLD = 10_000
+# How often hung socket writes are looked for: a dead peer is closed 10-11 s after its
+# writes stopped (SEND_TIMEOUT_SECONDS), for one pass over the sockets a second.
+STALL_SWEEP_SECONDS = 1.0
 
 
 def settle_heap() -> None:
@@ -232,6 +235,12 @@ def create_app(
                     await safety.escalations.esc.forget_excerpts(minimum)
             await asyncio.sleep(settings.purge_seconds)
 
+    async def stall_loop() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(STALL_SWEEP_SECONDS)
+            hub.close_stalled(loop.time())  # counted in slow_closes as each socket ends
+
     async def presence_loop() -> None:
         while True:
             await asyncio.sleep(PRESENCE_REFRESH_SECONDS)
@@ -252,6 +261,7 @@ def create_app(
             asyncio.create_task(purge_loop()),
             asyncio.create_task(presence_loop()),
             asyncio.create_task(web.recheck_loop()),
+            asyncio.create_task(stall_loop()),
         ]
         if safety.escalations is not None:
             with contextlib.suppress(StoreUnavailable):

@@ -24,9 +24,8 @@ OUTBOX_MAX_FRAMES = 256  # R6: a socket this far behind is not reading
 # ASCII-heavy JSON we send (and at most 4 MiB of UTF-8), to spare an encode per frame.
 OUTBOX_MAX_CHARS = 1 << 20
 SEND_TIMEOUT_SECONDS = 10.0  # R6: frames that cannot be written in 10 s mean a dead peer
-# Frames written under one send timeout. One timer per frame (asyncio.wait_for makes a task
-# each time) was a tenth of a busy process's time in bench/profile.py; 64 frames of a few
-# hundred bytes in 10 s is still far slower than any phone that reads at all.
+# Frames the writer takes from the outbox at once; the stall clock restarts for each batch.
+# 64 frames of a few hundred bytes in 10 s is far slower than any phone that reads at all.
 WRITE_BATCH_FRAMES = 64
 
 
@@ -88,6 +87,10 @@ class Connection:
         self.muted_until = 0
         self._closing: tuple[int, str] | None = None
         self._writer: asyncio.Task[None] | None = None
+        # Loop time the current batch began writing (0: not writing). A timer per frame or
+        # batch (asyncio.timeout, wait_for) cost 7-10% of a busy process in
+        # bench/profile.py; one sweep a second over all sockets (Hub.close_stalled) is free.
+        self.writing_since = 0.0
         self._closer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -152,20 +155,31 @@ class Connection:
             else:
                 batch = outbox[:WRITE_BATCH_FRAMES]
                 del outbox[:WRITE_BATCH_FRAMES]
+            self.writing_since = loop.time()
             try:
-                async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
-                    for text in batch:
-                        # mypy keeps the loop's narrowing across the await; close() runs
-                        # meanwhile, and then the rest of the batch must not go out.
-                        if self.closed:
-                            break  # type: ignore[unreachable]
-                        self._outbox_chars -= len(text)
-                        await send(text)
-            except TimeoutError:
-                self.close(CloseCode.TOO_SLOW, "too slow")
+                for text in batch:
+                    # mypy keeps the loop's narrowing across the await; close() runs
+                    # meanwhile, and then the rest of the batch must not go out.
+                    if self.closed:
+                        break  # type: ignore[unreachable]
+                    self._outbox_chars -= len(text)
+                    await send(text)
             except Exception:  # the peer went away; the reader side will notice
                 self.closed = True
                 return
+            finally:
+                self.writing_since = 0.0
+
+    def stalled(self, now: float) -> bool:
+        """True once a batch has been writing for longer than the send timeout; then the
+        socket is closed with 4001 and its writer stopped (it may never wake by itself)."""
+        if not self.writing_since or now - self.writing_since < SEND_TIMEOUT_SECONDS:
+            return False
+        self.writing_since = 0.0
+        self.close(CloseCode.TOO_SLOW, "too slow")
+        if self._writer is not None:
+            self._writer.cancel()
+        return True
 
     async def wait_closed(self) -> None:
         """Wait until the writer finished and the close frame went out."""

@@ -51,6 +51,10 @@ class Hub:
                 del self.people[conn.person.pid]
         self._metrics.sockets -= 1
 
+    def close_stalled(self, now: float) -> int:
+        """R6: closes sockets whose writes have hung past the send timeout; returns how many."""
+        return sum(1 for conns in list(self.people.values()) for c in list(conns) if c.stalled(now))
+
     def sockets_of(self, pid: str) -> int:
         return len(self.people.get(pid, ()))
 

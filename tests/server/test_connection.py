@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from server.connection import OUTBOX_MAX_FRAMES, Connection, Person
+from server.connection import OUTBOX_MAX_FRAMES, SEND_TIMEOUT_SECONDS, Connection, Person
 from server.protocol import CloseCode
 
 PERSON = Person("pid", "Quiet Harbor 41", "participant", ("participant",), "digest")
@@ -103,3 +103,33 @@ async def test_a_flushing_close_sends_what_was_queued_first() -> None:
     await conn.wait_closed()
     assert socket.sent == ["explanation"]
     assert socket.closed == (CloseCode.POLICY, "session erased")
+
+
+async def test_a_write_hung_past_the_send_timeout_closes_the_socket_with_4001() -> None:
+    socket = RecordingSocket(stall=True)
+    conn = Connection("c", PERSON, socket)
+    conn.start()
+    conn.send("frame")
+    await settle()
+    began = conn.writing_since
+    assert began > 0  # the writer is inside a send that does not return
+    assert not conn.stalled(began + SEND_TIMEOUT_SECONDS - 0.1)
+    assert not conn.closed
+    assert conn.stalled(began + SEND_TIMEOUT_SECONDS)
+    await settle()
+    assert conn.closed and conn.close_code == CloseCode.TOO_SLOW
+    assert socket.closed is not None and socket.closed[0] == CloseCode.TOO_SLOW
+    assert not conn.stalled(began + 2 * SEND_TIMEOUT_SECONDS)  # once only
+    await conn.drain_and_stop()
+
+
+async def test_an_idle_or_quick_socket_is_never_stalled() -> None:
+    socket = RecordingSocket()
+    conn = Connection("c", PERSON, socket)
+    conn.start()
+    assert not conn.stalled(1e9)  # nothing being written
+    conn.send("a")
+    await settle()
+    assert socket.sent == ["a"] and conn.writing_since == 0.0
+    assert not conn.stalled(1e9)
+    await conn.drain_and_stop()
