@@ -150,13 +150,14 @@ _SCRIPTS = {"append": APPEND_LUA, "history": HISTORY_LUA, "presence": PRESENCE_L
 
 
 class _Op:
-    """One queued write: adds its command to a pipeline, then takes the reply."""
+    """One queued write: makes its command (the arguments of one Redis command), then
+    takes the reply."""
 
     __slots__ = ("add", "done", "future")
 
     def __init__(
         self,
-        add: Callable[[Any], None],
+        add: Callable[[], tuple[Any, ...]],
         done: Callable[[Any], Any],
         future: asyncio.Future[Any] | None,
     ) -> None:
@@ -183,6 +184,12 @@ class RedisStore:
         )
         self._pool = pool
         self._redis = Redis(connection_pool=pool)
+        # The writer's own connection, outside the pool. A redis-py pipeline per batch (pool
+        # checkout, health check, a read timer per reply, release) cost about as much as
+        # the batch's own work in bench/profile.py; one timeout covers a whole batch here.
+        self._writer_conn = pool.connection_class(
+            **{**pool.connection_kwargs, "socket_timeout": None}
+        )
         self._sha: dict[str, str] = {}
         self._listener: Listener | None = None
         self._queue: deque[_Op] = deque()
@@ -242,6 +249,7 @@ class RedisStore:
             if op.future is not None and not op.future.done():
                 op.future.set_exception(StoreUnavailable("store closed"))
         self._queue.clear()
+        await self._writer_conn.disconnect()
         await self._redis.aclose()
         # A pool passed in is not closed by the client's aclose().
         await self._pool.aclose()
@@ -300,18 +308,24 @@ class RedisStore:
                 await self._run_batch(batch)
 
     async def _run_batch(self, batch: list[_Op]) -> None:
+        commands: list[tuple[Any, ...]] = []
+        live: list[_Op] = []
         try:
             if not self._sha:
                 await self._load_scripts()
-            pipe = self._redis.pipeline(transaction=False)
-            live: list[_Op] = []
             for op in batch:
                 try:
-                    op.add(pipe)
+                    commands.append(op.add())
                     live.append(op)
                 except Exception as exc:  # a sealer failing must fail its own op only
                     _fail(op, exc)
-            replies = await pipe.execute(raise_on_error=False)
+            try:
+                replies = await self._send_batch(commands)
+            except RedisConnectionError:
+                # A connection to a Redis that restarted fails on first use; one retry on a
+                # fresh one hides that. Appends are idempotent (the nonce), and a repeated
+                # publish is dropped by the listener's per-room cursor.
+                replies = await self._send_batch(commands)
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("redis write failed: %s", type(exc).__name__)
             for op in batch:
@@ -333,6 +347,25 @@ class RedisStore:
                 if op.future is not None and not op.future.done() and result is not _RETRY:
                     op.future.set_result(result)
 
+    async def _send_batch(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """All commands in one write, then every reply; an error reply is returned, not
+        raised, so each op learns its own outcome."""
+        conn = self._writer_conn
+        try:
+            async with asyncio.timeout(SOCKET_TIMEOUT_SECONDS):
+                await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+                replies: list[Any] = []
+                for _ in commands:
+                    try:
+                        replies.append(await conn.read_response())
+                    except ResponseError as exc:
+                        replies.append(exc)
+                return replies
+        except BaseException:
+            # Replies may be half read: the connection cannot be trusted for the next batch.
+            await conn.disconnect(nowait=True)
+            raise
+
     def _proposal(self, room: str) -> tuple[int, int]:
         floor = max(self._proposed.get(room, (0, 0)), self._delivered.get(room, (0, 0)))
         proposed = next_id(floor, int(self._clock() * 1000))
@@ -346,10 +379,11 @@ class RedisStore:
         attempts = 0
         retention_ms = int(retention_seconds * 1000)
 
-        def add(pipe: Any) -> None:
+        def add() -> tuple[Any, ...]:
             message_id = format_id(self._proposal(room))
             key_id, blob = seal(message_id)
-            pipe.evalsha(
+            return (
+                "EVALSHA",
                 self._sha["append"],
                 3,
                 self._stream(room),
@@ -383,7 +417,7 @@ class RedisStore:
 
     async def publish_signal(self, room: str, skip: str, frame: str) -> None:
         payload = f"s{skip}\n{frame}"
-        self._enqueue(_Op(lambda pipe: pipe.publish(self._channel(room), payload), _ignore, None))
+        self._enqueue(_Op(lambda: ("PUBLISH", self._channel(room), payload), _ignore, None))
 
     async def presence(self, room: str, member: str, here: bool) -> int:
         now_ms = int(self._clock() * 1000)
