@@ -4,6 +4,7 @@ back-off and the password policy. No I/O and no clock reads; times are passed in
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
@@ -60,7 +61,12 @@ _ROLE_FRAMES: dict[str, frozenset[str]] = {
 
 
 def may_send(roles: tuple[str, ...], frame_type: str) -> bool:
-    return any(frame_type in _ROLE_FRAMES.get(role, frozenset()) for role in roles)
+    return frame_type in _frames_of(roles)
+
+
+@functools.cache  # a handful of role combinations; asked on every frame
+def _frames_of(roles: tuple[str, ...]) -> frozenset[str]:
+    return frozenset().union(*(_ROLE_FRAMES.get(role, frozenset()) for role in roles))
 
 
 def may_join_group_rooms(roles: tuple[str, ...]) -> bool:
