@@ -437,6 +437,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ramp-duration", type=float, default=8.0, help="measured s per ramp step")
     p.add_argument("--ramp-factor", type=float, default=1.25, help="rate multiplier per step")
     p.add_argument("--ramp-max-steps", type=int, default=24)
+    p.add_argument(
+        "--ramp-start",
+        type=float,
+        help="first ramp step's offered deliveries/s (default: the scenario's own)",
+    )
     p.add_argument("--workers", type=int, default=2, help="load-generator processes")
     p.add_argument("--redis-server", help="path of the redis-server binary to start")
     p.add_argument("--out", type=Path, help="directory for the report (default bench/results)")
@@ -489,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     for k, name in enumerate(names):
         scenario = table[name]
+        if scenario.ramp and args.ramp_start:
+            scenario = replace(scenario, ramp_start=args.ramp_start)
         order = rotated(servers, k)
         run = run_ramp if scenario.ramp else run_fixed
         report["runs"][name] = run(scenario, order, o)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -177,3 +178,38 @@ def test_the_embedded_store_still_gives_crisis_resources_before_the_ack(
         assert ws.receive_json()["type"] == "message"
         ws.send_json({"type": "ack_alert", "escalation": "e-1", "ref": "a"})
         assert ws.receive_json()["code"] == "forbidden"  # a participant never takes alerts
+
+
+class EndingStore(MemoryStore):
+    """Sessions vanish on demand, as when one expires or is erased behind a socket's back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ended = False
+
+    async def get_session(self, digest: str, ttl_seconds: float) -> Any:
+        if self.ended:
+            return None
+        return await super().get_session(digest, ttl_seconds)
+
+
+def test_the_session_sweep_closes_sockets_whose_session_ended(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """W7: one sweep per process re-validates every participant socket's session."""
+    import server.web
+
+    monkeypatch.setattr(server.web, "SESSION_RECHECK_SECONDS", 0.05)
+    store = EndingStore()
+    app = create_app(Settings.from_environ({}), store=store)
+    with TestClient(app, base_url=BASE) as client, connect(client) as ws:
+        assert ws.receive_json()["type"] == "hello"
+        for ref in ("a", "b", "c"):  # several sweeps pass: a live session keeps its socket
+            time.sleep(0.06)
+            ws.send_json({"type": "ping", "ref": ref})
+            assert ws.receive_json() == {"type": "pong", "ref": ref}
+        store.ended = True
+        with pytest.raises(WebSocketDisconnect) as closed:
+            for _ in range(100):
+                ws.receive_json()
+        assert closed.value.code == 1008
