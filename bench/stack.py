@@ -346,6 +346,7 @@ def versions() -> dict[str, str | None]:
         "redis",
         "uvloop",
         "httptools",
+        "hiredis",
         "python-socketio",
         "python-engineio",
         "broadcaster",
