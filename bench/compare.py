@@ -138,8 +138,9 @@ class Options:
     ramp_factor: float
     ramp_max_steps: int
     workers: int
-    redis_server: str | None
+    redis_server: str | None = None
     keep_logs: bool = False
+    ramp_refine: int = 2
 
 
 def spec_for(
@@ -226,42 +227,57 @@ def run_fixed(scenario: Scenario, order: list[str], o: Options) -> dict[str, Any
 
 
 def run_ramp(scenario: Scenario, order: list[str], o: Options) -> dict[str, Any]:
-    """Every server's stack stays up; step k runs each still-clean server, order rotating."""
+    """Every server's stack stays up; step k runs each still-clean server, order rotating.
+
+    After a server's first step that is not clean, `o.ramp_refine` bisection steps (at the
+    geometric middle of its last clean and first failed rate) narrow its saturation point
+    from the ramp's 1.25x grid to about 6%.
+    """
     steps: dict[str, list[dict[str, Any]]] = {kind: [] for kind in order}
     stopped: dict[str, str] = {}
+    bounds: dict[str, tuple[float, float]] = {}  # kind -> (last clean, first failed) target
     with contextlib.ExitStack() as exits:
-        stacks = {
-            kind: exits.enter_context(
-                Stack(kind, scenario.processes, room_names(scenario), redis_server=o.redis_server)
-            )
-            for kind in order
-        }
+        stacks = {kind: exits.enter_context(_stack(kind, scenario, o)) for kind in order}
+
+        def step(kind: str, target: float, label: str) -> bool:
+            rate = target / (scenario.sockets * scenario.fan_out)
+            spec = spec_for(scenario, kind, stacks[kind].ws_urls, rate, o.ramp_duration, o)
+            row: dict[str, Any] = {"target_deliveries_per_s": round(target), "step": label}
+            try:
+                result = stacks[kind].measure(spec)
+            except LoadError as exc:  # e.g. sockets refused at setup under overload
+                steps[kind].append(row | {"error": str(exc), "clean": False})
+                stopped.setdefault(kind, f"load failed: {str(exc)[:200]}")
+                return False
+            clean, why = step_is_clean(result)
+            row |= {"rate_per_socket": rate} | summary(result) | {"clean": clean, "why": why}
+            steps[kind].append(row)
+            _log(f"{scenario.name} step {label} {kind}: {_brief(row)} {why}")
+            if not clean:
+                stopped.setdefault(kind, why)
+            return clean
+
+        last_clean: dict[str, float] = {}
         for k in range(o.ramp_max_steps):
             target = scenario.ramp_start * o.ramp_factor**k
-            rate = target / (scenario.sockets * scenario.fan_out)
             live = [kind for kind in rotated(order, k) if kind not in stopped]
             if not live:
                 break
             for kind in live:
-                spec = spec_for(scenario, kind, stacks[kind].ws_urls, rate, o.ramp_duration, o)
-                try:
-                    result = stacks[kind].measure(spec)
-                except LoadError as exc:  # e.g. sockets refused at setup under overload
-                    steps[kind].append(
-                        {"target_deliveries_per_s": round(target), "error": str(exc)}
-                    )
-                    stopped[kind] = f"load failed: {str(exc)[:200]}"
+                if step(kind, target, str(k)):
+                    last_clean[kind] = target
+                    lag = steps[kind][-1]["generator_schedule_lag_p99_ms"] or 0
+                    if lag > GENERATOR_LAG_LIMIT_MS:
+                        stopped[kind] = f"generator lagged {lag} ms: the machine, not the server"
+                elif kind in last_clean:
+                    bounds[kind] = (last_clean[kind], target)
+        for r in range(o.ramp_refine):
+            for kind in rotated(order, r):
+                if kind not in bounds:
                     continue
-                clean, why = step_is_clean(result)
-                row = {"target_deliveries_per_s": round(target), "rate_per_socket": rate}
-                row |= summary(result) | {"clean": clean, "why": why}
-                steps[kind].append(row)
-                _log(f"{scenario.name} step {k} {kind}: {_brief(row)} {why}")
-                lag = row["generator_schedule_lag_p99_ms"] or 0
-                if not clean:
-                    stopped[kind] = why
-                elif lag > GENERATOR_LAG_LIMIT_MS:
-                    stopped[kind] = f"generator lagged {lag} ms: the machine, not the server"
+                low, high = bounds[kind]
+                middle = (low * high) ** 0.5
+                bounds[kind] = (middle, high) if step(kind, middle, f"r{r}") else (low, middle)
     out: dict[str, Any] = {"scenario": scenario.__dict__, "order": order, "servers": {}}
     for kind in order:
         clean_steps = [s for s in steps[kind] if s.get("clean")]
@@ -408,9 +424,13 @@ def chart(report: dict[str, Any], path: Path) -> bool:
     matplotlib.use("Agg")  # files only; no screen here
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(ramps), figsize=(6.4 * len(ramps), 4.8), squeeze=False)
+    cols = min(2, len(ramps))
+    rows = -(-len(ramps) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.4 * cols, 4.8 * rows), squeeze=False)
+    for ax in axes.flat[len(ramps) :]:
+        ax.set_visible(False)
     colours = {"peerline": "#1b7f5b", "socketio": "#b5452b", "broadcaster": "#3b5bab"}
-    for ax, (name, run) in zip(axes[0], ramps, strict=True):
+    for ax, (name, run) in zip(axes.flat, ramps, strict=False):
         for kind, row in run["servers"].items():
             points = [s for s in row["steps"] if "delivered_per_s" in s and s.get("p99_ms")]
             if not points:
@@ -458,6 +478,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ramp-factor", type=float, default=1.25, help="rate multiplier per step")
     p.add_argument("--ramp-max-steps", type=int, default=24)
     p.add_argument(
+        "--ramp-refine",
+        type=int,
+        default=2,
+        help="bisection steps after a server's first failed step (default %(default)s)",
+    )
+    p.add_argument(
         "--ramp-start",
         type=float,
         help="first ramp step's offered deliveries/s (default: the scenario's own)",
@@ -467,6 +493,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="directory for the report (default bench/results)")
     p.add_argument("--smoke", action="store_true", help="tiny and short: checks the runner")
     p.add_argument("--keep-logs", action="store_true", help="keep the servers' logs")
+    p.add_argument(
+        "--replot",
+        type=Path,
+        metavar="REPORT_JSON",
+        help="only redraw the chart and tables of an earlier report, beside it",
+    )
     return p
 
 
@@ -476,6 +508,13 @@ def _terminate(signum: int, frame: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.replot:
+        report = json.loads(args.replot.read_text())
+        chart(report, args.replot.with_name(args.replot.stem + "-ramp.png"))
+        text = "\n".join(header(report)) + "\n" + markdown(report)
+        args.replot.with_suffix(".md").write_text(text + "\n")
+        print(text)
+        return 0
     table = SMOKE if args.smoke else SCENARIOS
     names = args.scenarios.split(",") if args.scenarios else list(table)
     servers = [s for s in args.servers.split(",") if s]
@@ -489,6 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         args.duration, args.warmup, args.ramp_duration = 2.0, 0.5, 1.5
         args.ramp_max_steps = min(args.ramp_max_steps, 2)
+        args.ramp_refine = min(args.ramp_refine, 1)
     signal.signal(signal.SIGTERM, _terminate)
     o = Options(
         servers=servers,
@@ -497,6 +537,7 @@ def main(argv: list[str] | None = None) -> int:
         ramp_duration=args.ramp_duration,
         ramp_factor=args.ramp_factor,
         ramp_max_steps=args.ramp_max_steps,
+        ramp_refine=args.ramp_refine,
         workers=args.workers,
         redis_server=args.redis_server,
         keep_logs=args.keep_logs,
