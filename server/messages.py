@@ -7,9 +7,10 @@ session wrote (kept so that erasure can find them) and when.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from server.protocol import encode
 
@@ -23,15 +24,11 @@ class Plain:
 
 
 def pack(plain: Plain) -> bytes:
-    return json.dumps(
-        {"t": plain.text, "n": plain.name, "r": plain.role, "a": plain.author},
-        ensure_ascii=False,
-        separators=(",", ":"),
-    ).encode()
+    return orjson.dumps({"t": plain.text, "n": plain.name, "r": plain.role, "a": plain.author})
 
 
 def unpack(data: bytes) -> Plain:
-    obj = json.loads(data)
+    obj = orjson.loads(data)
     return Plain(obj["t"], obj["n"], obj["r"], obj["a"])
 
 

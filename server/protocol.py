@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
+import orjson
+
 PROTOCOL_VERSION: Final = 1
 # The frame limit is enforced twice: by uvicorn (which closes with 1009 before we see the
 # frame) and here, counted in UTF-8 bytes, for any transport that did not.
@@ -228,11 +230,16 @@ def decode(raw: str) -> ClientFrame:
     ):
         raise FrameError(ErrorCode.TOO_LONG, f"a frame is at most {MAX_FRAME_BYTES} bytes")
     try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError):
-        # ValueError covers bad JSON and integers past Python's digit limit; RecursionError
-        # covers hostile nesting. Either way nothing of the frame is trusted.
-        raise FrameError(ErrorCode.BAD_JSON, "the frame is not valid JSON") from None
+        data = orjson.loads(raw)  # 4x faster than json.loads (docs/benchmarks.md)
+    except orjson.JSONDecodeError:
+        # orjson also refuses JSON that the contract accepts and then judges (an escaped
+        # lone surrogate is `bad_frame`, not `bad_json`): the standard library decides.
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            # ValueError covers bad JSON and integers past Python's digit limit;
+            # RecursionError covers hostile nesting. Nothing of the frame is trusted.
+            raise FrameError(ErrorCode.BAD_JSON, "the frame is not valid JSON") from None
     if not isinstance(data, dict):
         raise FrameError(ErrorCode.BAD_FRAME, "a frame is a JSON object")
     ref = data.get("ref")
@@ -409,12 +416,9 @@ _TYPES: Final[dict[type, str]] = {
 }
 
 
-# Server frames. One encoder so every frame is compact JSON with non-ASCII kept as is.
-_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
 def encode(frame: dict[str, Any]) -> str:
-    return _encoder.encode(frame)
+    """A server frame: compact JSON with non-ASCII kept as is (orjson's only output)."""
+    return orjson.dumps(frame).decode()
 
 
 def error_frame(code: ErrorCode, detail: str, ref: str | None = None) -> str:

@@ -51,8 +51,9 @@ class SocketsFirst:
     Starlette's routing and middleware wrap a WebSocket in about ten coroutines and closures
     that live as long as the socket does, and wrap every outgoing frame twice more. Skipping
     them for the one socket route saves about 3 KiB per idle socket (tracemalloc, 2,000
-    sockets) and the 5% of a busy process that the wrappers took (bench/profile.py). The handler still gets a Starlette WebSocket for
-    the handshake, cookies, receive and close; chat frames go to the server's own `send`.
+    sockets) and the 5% of a busy process that the wrappers took (bench/profile.py). The
+    handler still gets a Starlette WebSocket for the handshake, cookies, receive and close;
+    chat frames go to the server's own `send`.
     """
 
     def __init__(
