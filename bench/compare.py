@@ -23,7 +23,6 @@ against p99 to bench/results/ (or --out).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import shlex
 import signal
@@ -41,6 +40,7 @@ if __package__ in (None, ""):  # `python bench/compare.py`
 
 from bench import procs
 from bench.load import LoadError, LoadSpec
+from bench.run import wait_for_idle
 from bench.stack import Stack, versions
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -48,6 +48,9 @@ SERVERS = ("peerline", "socketio", "broadcaster")
 P99_LIMIT_MS = 100.0  # DESIGN.md: delivery p99 well under 100 ms; past it a step is not clean
 # A step whose generator could not keep its schedule measures the generator, not the server.
 GENERATOR_LAG_LIMIT_MS = 50.0
+# Before each ramp step: wait (at most this long) until the machine is this idle for 1 s.
+QUIET_WAIT_SECONDS = 20.0
+QUIET_BUSY_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,7 @@ def _stack(kind: str, scenario: Scenario, o: Options) -> Stack:
 def run_fixed(scenario: Scenario, order: list[str], o: Options) -> dict[str, Any]:
     rows: dict[str, Any] = {}
     for kind in order:
+        wait_for_idle(QUIET_WAIT_SECONDS, busy_below=QUIET_BUSY_SHARE, for_seconds=1.0)
         _log(f"{scenario.name}: {kind}")
         with _stack(kind, scenario, o) as stack:
             spec = spec_for(scenario, kind, stack.ws_urls, scenario.rate, o.duration, o)
@@ -236,26 +240,42 @@ def run_ramp(scenario: Scenario, order: list[str], o: Options) -> dict[str, Any]
     steps: dict[str, list[dict[str, Any]]] = {kind: [] for kind in order}
     stopped: dict[str, str] = {}
     bounds: dict[str, tuple[float, float]] = {}  # kind -> (last clean, first failed) target
-    with contextlib.ExitStack() as exits:
-        stacks = {kind: exits.enter_context(_stack(kind, scenario, o)) for kind in order}
+    stacks: dict[str, Stack] = {}
 
-        def step(kind: str, target: float, label: str) -> bool:
-            rate = target / (scenario.sockets * scenario.fan_out)
-            spec = spec_for(scenario, kind, stacks[kind].ws_urls, rate, o.ramp_duration, o)
-            row: dict[str, Any] = {"target_deliveries_per_s": round(target), "step": label}
-            try:
-                result = stacks[kind].measure(spec)
-            except LoadError as exc:  # e.g. sockets refused at setup under overload
-                steps[kind].append(row | {"error": str(exc), "clean": False})
-                stopped.setdefault(kind, f"load failed: {str(exc)[:200]}")
-                return False
-            clean, why = step_is_clean(result)
-            row |= {"rate_per_socket": rate} | summary(result) | {"clean": clean, "why": why}
-            steps[kind].append(row)
-            _log(f"{scenario.name} step {label} {kind}: {_brief(row)} {why}")
-            if not clean:
-                stopped.setdefault(kind, why)
-            return clean
+    def fresh(kind: str) -> None:
+        """A new stack for `kind`: after a failed step a server may still be working off
+        its backlog at full CPU, which would load the next server's step and its own next
+        one. Stopping it ends that at once."""
+        old = stacks.pop(kind, None)
+        if old is not None:
+            old.__exit__(None, None, None)
+        stacks[kind] = _stack(kind, scenario, o).__enter__()
+
+    def step(kind: str, target: float, label: str) -> bool:
+        # Every step starts on a quiet machine (what the last one left has settled).
+        wait_for_idle(QUIET_WAIT_SECONDS, busy_below=QUIET_BUSY_SHARE, for_seconds=1.0)
+        rate = target / (scenario.sockets * scenario.fan_out)
+        spec = spec_for(scenario, kind, stacks[kind].ws_urls, rate, o.ramp_duration, o)
+        row: dict[str, Any] = {"target_deliveries_per_s": round(target), "step": label}
+        try:
+            result = stacks[kind].measure(spec)
+        except LoadError as exc:  # e.g. sockets refused at setup under overload
+            steps[kind].append(row | {"error": str(exc), "clean": False})
+            stopped.setdefault(kind, f"load failed: {str(exc)[:200]}")
+            fresh(kind)
+            return False
+        clean, why = step_is_clean(result)
+        row |= {"rate_per_socket": rate} | summary(result) | {"clean": clean, "why": why}
+        steps[kind].append(row)
+        _log(f"{scenario.name} step {label} {kind}: {_brief(row)} {why}")
+        if not clean:
+            stopped.setdefault(kind, why)
+            fresh(kind)
+        return clean
+
+    try:
+        for kind in order:
+            fresh(kind)
 
         last_clean: dict[str, float] = {}
         for k in range(o.ramp_max_steps):
@@ -278,6 +298,9 @@ def run_ramp(scenario: Scenario, order: list[str], o: Options) -> dict[str, Any]
                 low, high = bounds[kind]
                 middle = (low * high) ** 0.5
                 bounds[kind] = (middle, high) if step(kind, middle, f"r{r}") else (low, middle)
+    finally:
+        for stack in stacks.values():
+            stack.__exit__(None, None, None)
     out: dict[str, Any] = {"scenario": scenario.__dict__, "order": order, "servers": {}}
     for kind in order:
         clean_steps = [s for s in steps[kind] if s.get("clean")]
