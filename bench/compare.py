@@ -144,6 +144,7 @@ class Options:
     redis_server: str | None = None
     keep_logs: bool = False
     ramp_refine: int = 2
+    quiet_wait: float = QUIET_WAIT_SECONDS
 
 
 def spec_for(
@@ -202,6 +203,11 @@ def _log(text: str) -> None:
     print(f"[{datetime.now(UTC).strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
+def _quiet(o: Options) -> None:
+    if o.quiet_wait > 0:
+        wait_for_idle(o.quiet_wait, busy_below=QUIET_BUSY_SHARE, for_seconds=1.0)
+
+
 def _stack(kind: str, scenario: Scenario, o: Options) -> Stack:
     return Stack(
         kind,
@@ -215,7 +221,7 @@ def _stack(kind: str, scenario: Scenario, o: Options) -> Stack:
 def run_fixed(scenario: Scenario, order: list[str], o: Options) -> dict[str, Any]:
     rows: dict[str, Any] = {}
     for kind in order:
-        wait_for_idle(QUIET_WAIT_SECONDS, busy_below=QUIET_BUSY_SHARE, for_seconds=1.0)
+        _quiet(o)
         _log(f"{scenario.name}: {kind}")
         with _stack(kind, scenario, o) as stack:
             spec = spec_for(scenario, kind, stack.ws_urls, scenario.rate, o.duration, o)
@@ -253,7 +259,7 @@ def run_ramp(scenario: Scenario, order: list[str], o: Options) -> dict[str, Any]
 
     def step(kind: str, target: float, label: str) -> bool:
         # Every step starts on a quiet machine (what the last one left has settled).
-        wait_for_idle(QUIET_WAIT_SECONDS, busy_below=QUIET_BUSY_SHARE, for_seconds=1.0)
+        _quiet(o)
         rate = target / (scenario.sockets * scenario.fan_out)
         spec = spec_for(scenario, kind, stacks[kind].ws_urls, rate, o.ramp_duration, o)
         row: dict[str, Any] = {"target_deliveries_per_s": round(target), "step": label}
@@ -454,8 +460,13 @@ def chart(report: dict[str, Any], path: Path) -> bool:
         ax.set_visible(False)
     colours = {"peerline": "#1b7f5b", "socketio": "#b5452b", "broadcaster": "#3b5bab"}
     for ax, (name, run) in zip(axes.flat, ramps, strict=False):
+        marked = False
         for kind, row in run["servers"].items():
-            points = [s for s in row["steps"] if "delivered_per_s" in s and s.get("p99_ms")]
+            # In order of offered rate: bisection steps come last in time but belong between.
+            points = sorted(
+                (s for s in row["steps"] if "delivered_per_s" in s and s.get("p99_ms")),
+                key=lambda s: s["target_deliveries_per_s"],
+            )
             if not points:
                 continue
             xs = [s["delivered_per_s"] for s in points]
@@ -469,8 +480,9 @@ def chart(report: dict[str, Any], path: Path) -> bool:
                 s=80,
                 color="black",
                 zorder=3,
-                label="lost messages" if lossy else None,
+                label="lost messages" if lossy and not marked else None,
             )
+            marked = marked or bool(lossy)
         ax.axhline(P99_LIMIT_MS, color="grey", linestyle="--", linewidth=1)
         ax.set_yscale("log")
         ax.set_xlabel("delivered messages per second")
@@ -561,6 +573,8 @@ def main(argv: list[str] | None = None) -> int:
         ramp_factor=args.ramp_factor,
         ramp_max_steps=args.ramp_max_steps,
         ramp_refine=args.ramp_refine,
+        # The smoke run checks the runner, not the machine: no waiting for quiet.
+        quiet_wait=0.0 if args.smoke else QUIET_WAIT_SECONDS,
         workers=args.workers,
         redis_server=args.redis_server,
         keep_logs=args.keep_logs,

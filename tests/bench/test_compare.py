@@ -60,7 +60,8 @@ def test_the_smoke_run_completes_for_every_server_and_loses_nothing(tmp_path: Pa
     assert two["scenario"]["processes"] == 2
     assert two["results"]["latency_cross_process"]["count"] > 0
     assert Path(report["chart"]).stat().st_size > 10_000  # a PNG with a plot in it
-    assert (tmp_path / path.name.replace(".json", ".md")).read_text().startswith("| scenario")
+    table = (tmp_path / path.name.replace(".json", ".md")).read_text()
+    assert table.startswith("Command: ") and "\n| scenario | server |" in table
     assert report["machine"]["cores"] and report["redis_version"]
     assert report["command"].endswith("--smoke --out " + str(tmp_path))
 
