@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import signal
 import sys
 import time
@@ -41,7 +40,7 @@ if __package__ in (None, ""):  # `python bench/compare.py`
 from bench import procs
 from bench.load import LoadError, LoadSpec
 from bench.run import wait_for_idle
-from bench.stack import Stack, versions
+from bench.stack import Stack, report_head, versions
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SERVERS = ("peerline", "socketio", "broadcaster")
@@ -580,12 +579,7 @@ def main(argv: list[str] | None = None) -> int:
         keep_logs=args.keep_logs,
     )
     began = time.monotonic()
-    report: dict[str, Any] = {
-        "bench": "peerline-compare",
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": shlex.join([sys.executable, "-m", "bench.compare", *sys.argv[1:]]),
-        "git": procs.git_revision(),
-        "machine": procs.machine_info(),
+    report: dict[str, Any] = report_head("peerline-compare", "bench.compare") | {
         "versions": versions(),
         "redis_version": _redis_version(args.redis_server),
         "runs": {},

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bench.load import ChatClient, LoadError, LoadSpec
+from bench.load import ChatClient, LoadError, LoadSpec, PeerlineClient
 
 # How many frames open() reads while waiting for an answer before giving up; the server
 # sends nothing else to a socket that has not joined, so this is only a guard.
@@ -121,8 +121,7 @@ class BroadcasterClient(ChatClient):
             await ws.close()
             raise
 
-    def say(self, room: str, text: str, nonce: str) -> str:
-        return json.dumps({"type": "say", "room": room, "text": text, "nonce": nonce})
+    say = PeerlineClient.say  # the baseline speaks Peerline's `say` frame on purpose
 
     def parse(self, raw: str | bytes) -> tuple[str, Any, Any]:
         if isinstance(raw, str) and raw.startswith(BROADCASTER_MESSAGE_HEAD):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import signal
 import sys
 import time
@@ -25,7 +24,7 @@ if __package__ in (None, ""):  # `python bench/run.py`: make `bench` and `server
 
 from bench import procs
 from bench.load import spec_arguments, spec_from
-from bench.stack import Stack, versions
+from bench.stack import Stack, report_head, versions
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 P99_TARGET_MS = 100.0  # DESIGN.md: p99 well under 100 ms
@@ -37,13 +36,7 @@ def room_ids(n: int) -> list[str]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     rooms = room_ids(args.rooms)
-    report: dict[str, Any] = {
-        "bench": "peerline-fanout",
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": shlex.join([sys.executable, "-m", "bench.run", *sys.argv[1:]]),
-        "git": procs.git_revision(),
-        "machine": procs.machine_info(),
-    }
+    report = report_head("peerline-fanout", "bench.run")
     stack = Stack(
         "peerline",
         args.processes,

@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shlex
 import shutil
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -332,6 +334,17 @@ def report_redis_window(
         "cpu_percent_of_core": None if cpu is None else round(100 * cpu / window, 1),
         "commands_in_window": dict(sorted(calls.items(), key=lambda kv: -kv[1])),
         "shared_with_others": not redis.private,
+    }
+
+
+def report_head(bench: str, module: str) -> dict[str, Any]:
+    """What every report starts with: when, the exact command, the code and the machine."""
+    return {
+        "bench": bench,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": shlex.join([sys.executable, "-m", module, *sys.argv[1:]]),
+        "git": procs.git_revision(),
+        "machine": procs.machine_info(),
     }
 
 
