@@ -52,6 +52,12 @@ def top_functions(collapsed: str, n: int = 10) -> dict[str, list[tuple[str, floa
     if not samples:
         return {"own": [], "total": []}
 
+    # The chain from `<module>` down to the event loop is on every stack that reached the
+    # loop: it says nothing about where time goes.
+    root = max(total.values(), default=0)
+    for name in [k for k, v in total.items() if v == root]:
+        del total[name]
+
     def share(c: Counter[str]) -> list[tuple[str, float]]:
         return [(k, round(100 * v / samples, 1)) for k, v in c.most_common(n)]
 

@@ -123,3 +123,18 @@ def test_ratios_come_from_one_run_and_are_missing_when_a_side_is() -> None:
     table = markdown({"runs": runs, "ratios": out})
     assert "| ramp-pairs | peerline | 10,000 |" in table
     assert "| pairs_saturation_vs_socketio | 2.50 |" in table
+
+
+def test_profile_shares_count_own_and_total_time_without_the_root_chain() -> None:
+    from bench.profile import top_functions
+
+    collapsed = "\n".join(
+        [
+            "main (server/cli.py:1);run (asyncio/runners.py:2);send (uvicorn/ws.py:3) 6",
+            "main (server/cli.py:1);run (asyncio/runners.py:2);say (server/chat.py:4) 3",
+            "main (server/cli.py:1);run (asyncio/runners.py:2) 1",
+        ]
+    )
+    top = top_functions(collapsed)
+    assert top["own"][:2] == [("send (uvicorn/ws.py)", 60.0), ("say (server/chat.py)", 30.0)]
+    assert dict(top["total"]) == {"send (uvicorn/ws.py)": 60.0, "say (server/chat.py)": 30.0}
