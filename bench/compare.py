@@ -236,7 +236,8 @@ def run_fixed(scenario: Scenario, order: list[str], o: Options) -> dict[str, Any
 
 
 def run_ramp(scenario: Scenario, order: list[str], o: Options) -> dict[str, Any]:
-    """Every server's stack stays up; step k runs each still-clean server, order rotating.
+    """Every server's stack stays up between its clean steps; step k runs each still-clean
+    server, order rotating.
 
     After a server's first step that is not clean, `o.ramp_refine` bisection steps (at the
     geometric middle of its last clean and first failed rate) narrow its saturation point
@@ -247,16 +248,15 @@ def run_ramp(scenario: Scenario, order: list[str], o: Options) -> dict[str, Any]
     bounds: dict[str, tuple[float, float]] = {}  # kind -> (last clean, first failed) target
     stacks: dict[str, Stack] = {}
 
-    def fresh(kind: str) -> None:
-        """A new stack for `kind`: after a failed step a server may still be working off
-        its backlog at full CPU, which would load the next server's step and its own next
-        one. Stopping it ends that at once."""
-        old = stacks.pop(kind, None)
-        if old is not None:
-            old.__exit__(None, None, None)
-        stacks[kind] = _stack(kind, scenario, o).__enter__()
+    def stop(kind: str) -> None:
+        """After a failed step a server may go on working off its backlog at full CPU,
+        which would load the next server's step: stopping it ends that at once. A later
+        step of the same server starts it afresh."""
+        stacks.pop(kind).__exit__(None, None, None)
 
     def step(kind: str, target: float, label: str) -> bool:
+        if kind not in stacks:
+            stacks[kind] = _stack(kind, scenario, o).__enter__()
         # Every step starts on a quiet machine (what the last one left has settled).
         _quiet(o)
         rate = target / (scenario.sockets * scenario.fan_out)
@@ -267,7 +267,7 @@ def run_ramp(scenario: Scenario, order: list[str], o: Options) -> dict[str, Any]
         except LoadError as exc:  # e.g. sockets refused at setup under overload
             steps[kind].append(row | {"error": str(exc), "clean": False})
             stopped.setdefault(kind, f"load failed: {str(exc)[:200]}")
-            fresh(kind)
+            stop(kind)
             return False
         clean, why = step_is_clean(result)
         row |= {"rate_per_socket": rate} | summary(result) | {"clean": clean, "why": why}
@@ -275,13 +275,10 @@ def run_ramp(scenario: Scenario, order: list[str], o: Options) -> dict[str, Any]
         _log(f"{scenario.name} step {label} {kind}: {_brief(row)} {why}")
         if not clean:
             stopped.setdefault(kind, why)
-            fresh(kind)
+            stop(kind)
         return clean
 
     try:
-        for kind in order:
-            fresh(kind)
-
         last_clean: dict[str, float] = {}
         for k in range(o.ramp_max_steps):
             target = scenario.ramp_start * o.ramp_factor**k

@@ -23,6 +23,13 @@ class FailingStore(MemoryStore):
         super().__init__()
         self.fail_history: type[BaseException] | None = None
         self.fail_append = False
+        # Sessions vanish, as when one expires or is erased behind a socket's back.
+        self.sessions_ended = False
+
+    async def get_session(self, digest: str, ttl_seconds: float) -> Any:
+        if self.sessions_ended:
+            return None
+        return await super().get_session(digest, ttl_seconds)
 
     async def history(self, room: str, since: str | None) -> History:
         if self.fail_history is not None:
@@ -180,19 +187,6 @@ def test_the_embedded_store_still_gives_crisis_resources_before_the_ack(
         assert ws.receive_json()["code"] == "forbidden"  # a participant never takes alerts
 
 
-class EndingStore(MemoryStore):
-    """Sessions vanish on demand, as when one expires or is erased behind a socket's back."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ended = False
-
-    async def get_session(self, digest: str, ttl_seconds: float) -> Any:
-        if self.ended:
-            return None
-        return await super().get_session(digest, ttl_seconds)
-
-
 def test_the_session_sweep_closes_sockets_whose_session_ended(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -200,7 +194,7 @@ def test_the_session_sweep_closes_sockets_whose_session_ended(
     import server.web
 
     monkeypatch.setattr(server.web, "SESSION_RECHECK_SECONDS", 0.05)
-    store = EndingStore()
+    store = FailingStore()
     app = create_app(Settings.from_environ({}), store=store)
     with TestClient(app, base_url=BASE) as client, connect(client) as ws:
         assert ws.receive_json()["type"] == "hello"
@@ -208,7 +202,7 @@ def test_the_session_sweep_closes_sockets_whose_session_ended(
             time.sleep(0.06)
             ws.send_json({"type": "ping", "ref": ref})
             assert ws.receive_json() == {"type": "pong", "ref": ref}
-        store.ended = True
+        store.sessions_ended = True
         with pytest.raises(WebSocketDisconnect) as closed:
             for _ in range(100):
                 ws.receive_json()
