@@ -629,7 +629,7 @@ class RedisStore:
             finally:
                 self._pubsub = None
                 with contextlib.suppress(RedisError, OSError, TimeoutError):
-                    await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]
+                    await asyncio.shield(pubsub.aclose())
             await asyncio.sleep(backoff)
             backoff = min(RECONNECT_MAX_SECONDS, backoff * 2)
 
