@@ -20,31 +20,41 @@ found. The context phrases are lexicon data, not code.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+import functools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
-from moderation.lexicon import ANY_CATEGORY, RUNG, Hit, Lexicon
+from moderation.lexicon import ANY_CATEGORY, RUNG, Entry, Hit, Lexicon
+from moderation.model import Model, Scores
 from moderation.normalize import normalize, normalize_with_spans, original_span
 
 Label = Literal["urgent", "concern", "none"]
 STAFF_ROLES = frozenset({"supporter", "facilitator", "moderator", "admin"})
 ROLES = frozenset({"participant"}) | STAFF_ROLES
 
-_LABELS: dict[int, Label] = {0: "none", 1: "concern", 2: "urgent"}
 # Each label owns a band of scores, so a score never ranks a lower label above a higher one:
 # none [0, 0.3), concern [0.5, 0.75), urgent [0.85, 1]. Inside a band, more independent
 # phrases raise the score a little.
 _BAND_START = {1: 0.5, 2: 0.85}
 _BAND_WIDTH = {1: 0.2, 2: 0.15}
-_PER_EXTRA_ENTRY = 0.05
 _SET_ASIDE_SCORE = 0.2  # "none", but something was found and set aside by its context
 _BRIDGE_LIMIT = 4  # bridge words a denial may stand back: "not (sure i) ...", "never (actually)"
 _LAUGHTER_REACH = 3  # words on either side of a phrase where "lol" marks it as a joke
+# Characters on either side of a phrase that hold the words the two rules above read: more
+# than (4 + 1) words of 40 characters, the longest word the features read.
+_NEAR_CHARS = 240
 _MAX_EVIDENCE = 5
 # When two categories tie at the top rung, the one reported first: missing an overdose in
 # progress is the worst failure this system can have.
 _CATEGORY_ORDER = ("overdose", "medical", "abuse_in_progress", "harm_to_others", "suicide")
 _SET_ASIDE_FRAMES = ("teaching", "news", "media", "rules")
+_RAISE_CUES = ("method", "time", "preparation")
+# Past this a message is not read further: 64 KiB of text is far beyond any chat message
+# (the server refuses longer ones), and scan time grows with length.
+MAX_SCANNED_CHARS = 65_536
+_MAX_QUOTE_CHARS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,33 +63,200 @@ class Assessment:
     score: float  # 0..1, monotone with the label (see the bands above)
     evidence: tuple[str, ...]  # the phrases that decided, as written where possible
     category: str | None  # the kind of danger ("suicide", "overdose", ...); None for "none"
+    model_version: str | None = None
+    # The per-part scores: model probabilities, the rules' rung, the cues, and the margins
+    # of the overlay's urgent and risk scores over their thresholds.
+    parts: Mapping[str, float] = field(default_factory=dict)
 
 
-NOTHING = Assessment("none", 0.0, (), None)
-
-
-def scan(text: str, role: str = "participant", lexicon: Lexicon | None = None) -> Assessment:
+def scan(
+    text: str,
+    role: str = "participant",
+    lexicon: Lexicon | None = None,
+    model: Model | None = None,
+) -> Assessment:
     """Assess one message written by someone in `role` ("participant" or a staff role)."""
+    found = signals(text, role, lexicon, model)
+    overlay = found.overlay
+    label, urgent_margin, risk_margin = overlay.decide(found)
+    parts = {
+        "model_urgent": round(found.model.urgent_probability, 4),
+        "model_risk": round(found.model.risk_probability, 4),
+        "rules": float(found.rung),
+        "raise": float(found.raise_cues),
+        "lower": float(found.lower_cues),
+        "urgent": round(urgent_margin, 3),
+        "risk": round(risk_margin, 3),
+    }
+    if label == "none":
+        score = _SET_ASIDE_SCORE * _sigmoid(risk_margin)
+        return Assessment("none", round(score, 3), (), None, found.model_version, parts)
+    rung = 2 if label == "urgent" else 1
+    margin = urgent_margin if label == "urgent" else risk_margin
+    score = _BAND_START[rung] + _BAND_WIDTH[rung] * _sigmoid(margin)
+    category, evidence = _explain(text, found)
+    return Assessment(label, round(score, 3), evidence, category, found.model_version, parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    """Everything the overlay weighs about one message."""
+
+    normal: str
+    model: Scores
+    model_version: str
+    scorer: Model
+    overlay: Overlay
+    rung: int  # the rules' rung after context: 0 none, 1 concern, 2 urgent
+    deciding: tuple[Hit, ...]  # the rule hits at that rung
+    raise_cues: int  # kinds of cue present: a method, a time, preparation (0-3)
+    lower_cues: int  # kinds of context that make a risk phrase everyday talk (capped)
+    # The rung of entries a moderator added at runtime (not in the shipped lexicon): a
+    # person's explicit judgement, so it is a floor the overlay cannot lower.
+    moderator_rung: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Overlay:
+    """Rules over the model: their weights and the two thresholds, set together on the
+    threshold writers by `python -m moderation.train` and shipped in the model file."""
+
+    rule_urgent: float  # added to the urgent score when the rules say urgent
+    rule_concern: float  # added to the risk score when the rules say concern or urgent
+    cue_raise: float  # added to both scores for each kind of method, time or preparation cue
+    cue_lower: float  # taken from both for each kind of everyday context (news, teaching...)
+    urgent_threshold: float
+    risk_threshold: float
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, float]) -> Overlay:
+        return cls(**{f.name: float(data[f.name]) for f in fields(cls)})
+
+    def to_dict(self) -> dict[str, float]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def urgent_score(self, s: Signals) -> float:
+        return (
+            s.model.urgent
+            + self.rule_urgent * (s.rung == 2)
+            + self.cue_raise * s.raise_cues
+            - self.cue_lower * s.lower_cues
+        )
+
+    def risk_base(self, model: Scores, rung: int) -> float:
+        return model.risk + self.rule_concern * (rung >= 1)
+
+    def risk_score(self, s: Signals) -> float:
+        return (
+            self.risk_base(s.model, s.rung)
+            + self.cue_raise * s.raise_cues
+            - self.cue_lower * s.lower_cues
+        )
+
+    def decide(self, s: Signals) -> tuple[Label, float, float]:
+        """The label, and how far the urgent and risk scores stand from their thresholds."""
+        urgent = self.urgent_score(s) - self.urgent_threshold
+        risk = self.risk_score(s) - self.risk_threshold
+        rung = 0 if risk < 0 else 2 if urgent >= 0 else 1
+        return _RUNG_LABELS[max(rung, s.moderator_rung)], urgent, risk
+
+
+# Until a model is trained, the rules alone decide: the overlay that reproduces them.
+RULES_ONLY = Overlay(100.0, 100.0, 0.0, 0.0, urgent_threshold=50.0, risk_threshold=50.0)
+_MAX_LOWER_CUES = 2  # two kinds of everyday context say as much as more would
+_RUNG_LABELS: tuple[Label, Label, Label] = ("none", "concern", "urgent")
+
+
+def signals(
+    text: str,
+    role: str = "participant",
+    lexicon: Lexicon | None = None,
+    model: Model | None = None,
+    all_cues: bool = False,
+) -> Signals:
+    """What the overlay weighs. The cues are read only where they could change the label,
+    unless `all_cues` (training reads them all, to weigh them)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; expected one of {sorted(ROLES)}")
     lexicon = lexicon if lexicon is not None else Lexicon.default()
-    normal = normalize(text)
+    model = model if model is not None else Model.default()
+    normal = normalize(text[:MAX_SCANNED_CHARS])
     hits = lexicon.find(normal)
-    if all(hit.entry.severity == "allow" for hit in hits):  # also when there are none
-        return NOTHING
-    kept = _weigh(normal, hits, role, lexicon)
-    if not kept:
-        return Assessment("none", _SET_ASIDE_SCORE, (), None)
-    top = max(rung for rung, _ in kept)
-    deciding = sorted((hit for rung, hit in kept if rung == top), key=lambda h: h.start)
-    categories = {hit.entry.category for hit in deciding}
-    category = next((c for c in _CATEGORY_ORDER if c in categories), min(categories))
-    extra = len({hit.entry.id for hit in deciding}) - 1
-    score = _BAND_START[top] + min(_BAND_WIDTH[top], _PER_EXTRA_ENTRY * extra)
-    return Assessment(_LABELS[top], round(score, 3), _evidence(text, normal, deciding), category)
+    lowered: set[str] = set()
+    kept = _weigh(normal, hits, role, lexicon, lowered) if hits else []
+    if any(hit.entry.severity == "allow" for hit in hits):
+        lowered.add("idiom")
+    top = max((rung for rung, _ in kept), default=0)
+    deciding = tuple(sorted((hit for rung, hit in kept if rung == top), key=lambda h: h.start))
+    shipped = _shipped_entries()
+    moderator_rung = max((rung for rung, hit in kept if hit.entry not in shipped), default=0)
+    scores = model.score(normal)
+    overlay = _overlay_of(model)
+    raise_cues = 0
+    # The cues cost more than the model (a dozen phrase searches), and can only lift a
+    # message to a label when every cue is present; a message that stays below the risk
+    # threshold even then is `none` whatever they say, so they are not read for it.
+    reach = overlay.risk_base(scores, top) + overlay.cue_raise * len(_RAISE_CUES)
+    if all_cues or reach >= overlay.risk_threshold or moderator_rung:
+        raise_cues = sum(lexicon.context_has(name, normal) for name in _RAISE_CUES)
+        if role in STAFF_ROLES and ("?" in normal or lexicon.context_has("staff_prompt", normal)):
+            lowered.add("staff_prompt")
+        for frame in _SET_ASIDE_FRAMES:
+            if frame not in lowered and lexicon.context_has(frame, normal):
+                lowered.add(frame)
+    return Signals(
+        normal=normal,
+        model=scores,
+        model_version=model.version,
+        scorer=model,
+        overlay=overlay,
+        rung=top,
+        deciding=deciding,
+        raise_cues=raise_cues,
+        lower_cues=min(_MAX_LOWER_CUES, len(lowered)),
+        moderator_rung=moderator_rung,
+    )
 
 
-def _weigh(normal: str, hits: list[Hit], role: str, lexicon: Lexicon) -> list[tuple[int, Hit]]:
+def _overlay_of(model: Model) -> Overlay:
+    overlay = _OVERLAYS.get(model.version)
+    if overlay is None:
+        data = model.header.get("overlay")
+        overlay = Overlay.from_dict(data) if data else RULES_ONLY
+        _OVERLAYS[model.version] = overlay
+    return overlay
+
+
+_OVERLAYS: dict[str, Overlay] = {}
+
+
+@functools.cache
+def _shipped_entries() -> frozenset[Entry]:
+    return frozenset(Lexicon.default().entries)
+
+
+def _explain(text: str, found: Signals) -> tuple[str | None, tuple[str, ...]]:
+    """The category and the evidence of a flagged message: the rules' phrases when they
+    found any, else the words of the unit the model scored highest."""
+    if found.deciding:
+        categories = {hit.entry.category for hit in found.deciding}
+        top = next((c for c in _CATEGORY_ORDER if c in categories), min(categories))
+        return top, _evidence(text, found.normal, list(found.deciding))
+    category = found.scorer.category(found.normal, found.model)
+    start, end = found.model.best
+    quote = " ".join(found.model.words[start:end])
+    return category, ((quote[:_MAX_QUOTE_CHARS],) if quote else ())
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, x))))
+
+
+def _weigh(
+    normal: str, hits: list[Hit], role: str, lexicon: Lexicon, lowered: set[str]
+) -> list[tuple[int, Hit]]:
+    """The risk hits that their sentence's context leaves standing, each with its rung;
+    `lowered` collects the kinds of context that set a hit aside or lowered it."""
     sentences = normal.split("\n")
     starts: list[int] = []
     offset = 0
@@ -109,22 +286,42 @@ def _weigh(normal: str, hits: list[Hit], role: str, lexicon: Lexicon) -> list[tu
         index = bisect.bisect_right(starts, hit.start) - 1
         sentence = sentences[index]
         if role in STAFF_ROLES and (sentence.endswith("?") or has(index, "staff_prompt")):
+            lowered.add("staff_prompt")
             continue
-        if any(has(index, frame) for frame in _SET_ASIDE_FRAMES):
+        frame = next((f for f in _SET_ASIDE_FRAMES if has(index, f)), None)
+        if frame is not None:
+            lowered.add(frame)
             continue
         if has(index, "history") and not has(index, "recent"):
+            lowered.add("history")
             continue
         rung = RUNG[hit.entry.severity]
-        before = sentence[: hit.start - starts[index]].split()
-        after = sentence[hit.end - starts[index] :].split()
+        before = _words_before(sentence, hit.start - starts[index])
+        after = _words_after(sentence, hit.end - starts[index])
         if _denied(before, hit.entry.language, lexicon) and not has(index, "partial_denial"):
+            lowered.add("denial")
             rung -= 1
         near = " ".join([*before[-_LAUGHTER_REACH:], "", *after[:_LAUGHTER_REACH]])
         if lexicon.context_has("laughter", near):
+            lowered.add("laughter")
             rung -= 1
         if rung > 0:
             kept.append((rung, hit))
     return kept
+
+
+def _words_before(sentence: str, position: int) -> list[str]:
+    """The last few words before `position`: enough for a denial or laughter, and a bounded
+    slice, so a sentence with thousands of hits is not split again for each (quadratic)."""
+    start = max(0, position - _NEAR_CHARS)
+    words = sentence[start:position].split()
+    return words[1:] if start > 0 and words else words  # the first may be cut in half
+
+
+def _words_after(sentence: str, position: int) -> list[str]:
+    end = position + _NEAR_CHARS
+    words = sentence[position:end].split()
+    return words[:-1] if end < len(sentence) and words else words
 
 
 def _denied(before: list[str], language: str, lexicon: Lexicon) -> bool:

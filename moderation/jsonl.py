@@ -1,7 +1,10 @@
 """`peerline scan` (PROTOCOL.md): JSON lines of messages in, JSON lines of assessments out.
 
 Each input line is `{"id": ..., "text": "..."}` (optionally `"role"`); each output line is
-`{"id", "label", "score", "evidence": [...]}`, in the same order. A line that is not such an
+`{"id", "label", "score", "evidence": [...], "category", "model", "parts": {...}}`, in the same
+order: `model` is the crisis model's version and `parts` the per-part scores (the model's
+urgent and risk probabilities, the rules' rung, the cue counts, and the overlay's margins over
+its urgent and risk thresholds). A line that is not such an
 object gives `{"id": <its id, or null>, "error": "bad_line", "detail": "..."}`, and the
 lines after it are still read. Blank lines are skipped: they carry no message.
 """
@@ -64,6 +67,9 @@ def scan_lines(lines: Iterable[str], lexicon: Lexicon | None = None) -> Iterator
                 "label": assessment.label,
                 "score": assessment.score,
                 "evidence": list(assessment.evidence),
+                "category": assessment.category,
+                "model": assessment.model_version,
+                "parts": dict(assessment.parts),
             },
             ensure_ascii=False,
         )

@@ -112,6 +112,9 @@ class Context:
     rules: tuple[str, ...] = ()
     laughter: tuple[str, ...] = ()
     staff_prompt: tuple[str, ...] = ()
+    method: tuple[str, ...] = ()
+    time: tuple[str, ...] = ()
+    preparation: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, list[str]]:
         return {f.name: list(getattr(self, f.name)) for f in fields(self)}

@@ -1,12 +1,25 @@
 # ruff: noqa: RUF001  (look-alike letters are the evasions under test)
-"""Table tests for `scan`: every evasion class, every hard-negative class, Spanish, partial
-denials, recent attempts, burying, and the writer's role."""
+"""Table tests for the rules of `scan` (the lexicon and its context), read alone with a model
+that knows nothing: every evasion class, every hard-negative class, Spanish, partial
+denials, recent attempts, burying, and the writer's role. The rules are the overlay of the
+learned model; what the two do together is measured on the test writers
+(tests/moderation/test_floor.py) and tested in test_overlay.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from moderation import STAFF_ROLES, Assessment, scan
+from moderation import STAFF_ROLES
+from moderation import scan as scan_with_model
+from moderation.detector import Assessment
+from moderation.model import Model
+
+RULES_ALONE = Model.empty()
+
+
+def scan(text: str, role: str = "participant") -> Assessment:
+    return scan_with_model(text, role=role, model=RULES_ALONE)
+
 
 URGENT = "urgent"
 CONCERN = "concern"
@@ -239,7 +252,7 @@ def test_scores_rise_with_the_label() -> None:
     concern = scan("i wish i was dead")
     urgent = scan("i'm going to kill myself")
     more_urgent = scan("i'm going to kill myself tonight, i have the pills in my hand")
-    assert none == Assessment("none", 0.0, (), None)
+    assert (none.label, none.evidence, none.category) == ("none", (), None)
     assert 0 <= set_aside.score < concern.score < urgent.score <= more_urgent.score <= 1
     assert concern.category == urgent.category == "suicide"
 

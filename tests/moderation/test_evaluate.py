@@ -4,46 +4,65 @@ import json
 
 import pytest
 
-from moderation.evaluate import PARTS, Example, evaluate, load_part, main
+from moderation.corpus import LABELS, Message, load, split, writers_of
+from moderation.evaluate import evaluate, main
+from moderation.model import Model
 
 
-def test_the_development_set_is_big_enough_and_well_formed() -> None:
-    parts = {part: load_part(part) for part in PARTS}
-    total = sum(len(examples) for examples in parts.values())
-    assert total >= 600
-    assert len(parts["heldout"]) * 3 >= total  # at least a third held out
-    ids = [e.id for examples in parts.values() for e in examples]
-    assert len(ids) == len(set(ids))
-    for examples in parts.values():
-        assert {e.label for e in examples} == {"urgent", "concern", "none"}
+def message(id_: str, text: str, label: str, kind: str) -> Message:
+    return Message(id=id_, writer="t", text=text, label=label, category="", kind=kind)
 
 
-def test_figures_and_misses_on_a_small_set() -> None:
-    examples = [
-        Example("u1", "my bf isnt breathing", "urgent", "overdose"),
-        Example("u2", "a message the rules cannot see", "urgent", "suicide"),
-        Example("c1", "i wish i was dead", "concern", "suicide"),
-        Example("n1", "good morning", "none", "chat"),
-        Example("n2", "i want to kill myself", "none", "mislabelled on purpose"),
+def test_figures_kinds_and_misses_on_a_small_set() -> None:
+    messages = [
+        message("u1", "my bf isnt breathing", "urgent", "other_overdose"),
+        message("u2", "a message the rules cannot see", "urgent", "suicide_plan"),
+        message("c1", "i wish i was dead", "concern", "passive_ideation"),
+        message("n1", "good morning", "none", "chat"),
+        message("n2", "i want to kill myself", "none", "mislabelled on purpose"),
     ]
-    report = evaluate("small", examples)
+    report = evaluate("small", messages, model=Model.empty())
     figures = report.figures()
     assert figures["urgent_recall"] == 0.5
     assert figures["urgent_or_concern_recall"] == pytest.approx(2 / 3)
     assert figures["false_alarm_rate"] == 0.5
     assert figures["urgent_precision"] == 0.5
+    assert figures["worst_urgent_kind_recall"] == 0.0
     assert report.confusion["urgent"] == {"urgent": 1, "concern": 0, "none": 1}
-    assert sorted(ex.id for ex, _ in report.misses) == ["n2", "u2"]
-    assert "u2" in report.render()
+    assert report.kinds[("urgent", "suicide_plan")] == [0, 0, 1]
+    assert report.kinds[("urgent", "other_overdose")] == [1, 1, 1]
+    assert sorted(m.id for m, _ in report.misses) == ["n2", "u2"]
+    assert len(report.seconds) == 5 and report.latency()["max_ms"] > 0
+    rendered = report.render(misses=True)
+    assert "u2" in rendered and "urgent/suicide_plan" in rendered
 
 
-def test_main_prints_json_for_a_part(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--part", "dev", "--json"]) == 0
+def test_the_parts_are_disjoint_by_writer_and_the_test_part_is_never_trained_on() -> None:
+    parts = writers_of()
+    seen: set[str] = set()
+    for writers in parts.values():
+        assert not seen & set(writers)
+        seen |= set(writers)
+    messages = split(load())
+    assert len({m.writer for m in messages["test"]}) >= 2
+    ids = [m.id for part in messages.values() for m in part]
+    assert len(ids) == len(set(ids))
+    trained = Model.default().header["trained"]["writers"]
+    for part in ("train", "threshold"):
+        assert not set(trained[part]) & set(parts["test"])
+    for part in messages.values():
+        assert {m.label for m in part} <= set(LABELS)
+
+
+def test_main_prints_json_for_a_writer(capsys: pytest.CaptureFixture[str]) -> None:
+    writer = writers_of()["test"][0]
+    assert main(["--writer", writer, "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert set(printed) == {"dev"}
-    assert set(printed["dev"]["figures"]) >= {
+    assert [r["name"] for r in printed] == [writer]
+    assert set(printed[0]["figures"]) >= {
         "urgent_recall",
         "urgent_or_concern_recall",
         "false_alarm_rate",
         "urgent_precision",
     }
+    assert printed[0]["latency"]["messages_per_second"] > 0

@@ -4,6 +4,7 @@ import json
 
 from moderation import Entry, Lexicon
 from moderation.jsonl import scan_lines
+from moderation.model import Model
 
 
 def run(*lines: str, lexicon: Lexicon | None = None) -> list[dict[str, object]]:
@@ -18,8 +19,12 @@ def test_each_message_gets_its_assessment_in_order() -> None:
     )
     assert [o["id"] for o in out] == ["a", 2, "c"]
     assert [o["label"] for o in out] == ["none", "urgent", "concern"]
-    assert out[0] == {"id": "a", "label": "none", "score": 0.0, "evidence": []}
+    assert out[0]["evidence"] == [] and out[0]["category"] is None
+    assert out[0]["score"] < 0.3 <= out[2]["score"] < out[1]["score"]
     assert out[1]["evidence"] == ["isnt breathing"]
+    assert out[1]["category"] == "overdose"
+    assert {o["model"] for o in out} == {Model.default().version}
+    assert set(out[1]["parts"]) >= {"model_urgent", "model_risk", "rules", "urgent", "risk"}
     assert isinstance(out[1]["score"], float)
 
 

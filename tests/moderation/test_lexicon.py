@@ -6,7 +6,10 @@ import pytest
 
 from moderation import Entry, Lexicon, LexiconError, scan
 from moderation.lexicon import ANY_CATEGORY, CATEGORIES
+from moderation.model import Model
 from moderation.patterns import PatternError, compile_pattern, find_words
+
+RULES_ALONE = Model.empty()
 
 BAD_TRIP = Entry(
     id="test.bad-trip",
@@ -38,20 +41,32 @@ def test_adding_an_entry_changes_the_outcome_and_the_version() -> None:
     assert scan("my friend is having a really bad trip", lexicon=base).label == "none"
 
 
+# Retiring and allowing change what the rules say; the learned model reads the message on its
+# own, so these two are checked on the rules alone (a model that knows nothing).
 def test_retiring_an_entry_changes_the_outcome_and_the_version() -> None:
     base = Lexicon.default()
-    assert scan("kms", lexicon=base).label == "urgent"
+    assert scan("kms", lexicon=base, model=RULES_ALONE).label == "urgent"
     retired = base.with_changes(retired=["sui.intent.kms"])
     assert retired.version != base.version
-    assert scan("kms", lexicon=retired).label == "none"
+    assert scan("kms", lexicon=retired, model=RULES_ALONE).label == "none"
 
 
 def test_an_allow_entry_exempts_an_idiom() -> None:
     text = "my boss is going to stab him in the back at the meeting"
     base = Lexicon.default()
-    assert scan(text, lexicon=base).label == "urgent"
+    assert scan(text, lexicon=base, model=RULES_ALONE).label == "urgent"
     idiom = Entry("test.backstab", "stab (him|her|me|them) in the back", ANY_CATEGORY, "allow")
-    assert scan(text, lexicon=base.with_changes(added=[idiom])).label == "none"
+    changed = base.with_changes(added=[idiom])
+    assert scan(text, lexicon=changed, model=RULES_ALONE).label == "none"
+
+
+def test_a_moderators_entry_flags_what_the_model_alone_lets_pass() -> None:
+    text = "thinking about the purple bridge again"
+    assert scan(text).label == "none"
+    entry = Entry("mod.bridge", "purple bridge", "suicide", "urgent")
+    flagged = scan(text, lexicon=Lexicon.default().with_changes(added=[entry]))
+    assert (flagged.label, flagged.category) == ("urgent", "suicide")
+    assert flagged.evidence == ("purple bridge",)
 
 
 def test_the_same_changes_give_the_same_version_in_every_process() -> None:
