@@ -104,18 +104,23 @@ def merge(work: Path) -> None:
         opaque = f"third-{j + 1:04d}"
         third_map[opaque] = row["id"]
         third.append({"id": opaque, "text": row["text"], "A": options[0], "B": options[1]})
-    write_jsonl(work / "third.input.jsonl", third)
-    (work / "private" / "third-map.json").write_text(json.dumps(third_map))
-    print(f"{len(third)} disagreements for the third labeller: {work / 'third.input.jsonl'}")
+    # A new round never overwrites an earlier one: settle must read each third labeller's
+    # answers with the map of the very input that labeller saw.
+    rounds = len(list((work / "private").glob("third-map-*.json"))) + 1
+    name = f"third-{rounds:02d}"
+    write_jsonl(work / f"{name}.input.jsonl", third)
+    (work / "private" / f"third-map-{rounds:02d}.json").write_text(json.dumps(third_map))
+    print(f"{len(third)} disagreements for the third labeller: {work / name}.input.jsonl")
 
 
 def settle(work: Path) -> None:
-    third_map = json.loads((work / "private" / "third-map.json").read_text())
-    decided = {
-        third_map[r["id"]]: r["label"]
-        for r in read_jsonl(work / "third.labels.jsonl")
-        if r.get("id") in third_map and r.get("label") in LABELS
-    }
+    decided: dict[str, str] = {}
+    for labels in sorted(work.glob("third-*.labels.jsonl")):
+        number = labels.name.removeprefix("third-").split(".")[0]
+        third_map = json.loads((work / "private" / f"third-map-{number}.json").read_text())
+        for r in read_jsonl(labels):
+            if r.get("id") in third_map and r.get("label") in LABELS:
+                decided[third_map[r["id"]]] = r["label"]
     for path in sorted(CORPUS.glob("*.jsonl")):
         rows = read_jsonl(path)
         for row in rows:
