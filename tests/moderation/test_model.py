@@ -150,7 +150,7 @@ def test_an_overlay_weighs_cues_and_keeps_a_moderators_floor() -> None:
     text = "i have the pills out tonight"
     found = signals(text, model=model, all_cues=True)
     assert found.raise_cues >= 2  # a method and a time
-    assert overlay.decide(found)[0] == "concern"
+    assert overlay.risk_score(found) >= overlay.risk_threshold
     news = signals("the news said pills were found tonight", model=model, all_cues=True)
     assert news.lower_cues >= 1
     assert overlay.risk_score(news) < overlay.risk_score(found)
