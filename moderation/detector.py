@@ -1,4 +1,18 @@
-"""`scan`: one message in, one assessment out.
+"""`scan`: one message in, one assessment out, from two readers of it.
+
+The learned model (moderation/model.py) scores every sentence and 30-word window and keeps
+the highest, for `urgent` and for urgent-or-concern (`risk`). The rules (the lexicon) give a
+rung of their own. The overlay combines them:
+
+- the risk score is the model's, plus a weight when the rules flag the message, plus a
+  weight for each kind of method, time or preparation cue, minus one for each kind of
+  everyday context (news, teaching, media, quoted rules, history, idiom, denial, laughter, a
+  staff question); at its threshold the message is flagged, and the urgent score, built the
+  same way, makes it urgent;
+- part of the rules' verdict may be a floor the scores cannot lower (`rule_floor`);
+- the weights, the thresholds and the floor are chosen together on the threshold writers by
+  `python -m moderation.train`, so the false-alarm budget covers what the rules guarantee
+  and what the scores add (moderation/corpus/README.md).
 
 Every lexicon entry found in the normal form of the message is weighed in its sentence:
 
@@ -11,22 +25,23 @@ Every lexicon entry found in the normal form of the message is weighed in its se
 5. a denial just before it ("I'm not going to ...", "I would never actually ...": a denial
    word, then only bridge words) lowers it one rung, unless the sentence holds the denial
    to a time ("not tonight", "not yet"): a partial denial still escalates;
-6. laughter right next to it ("wanna kms lol", "can't breathe 😂") lowers it one rung.
+6. laughter right next to it ("wanna kms lol", "can't breathe 😂") lowers it one rung;
+7. a question someone else asked, told again ("the counselor asked me if I ever think about
+   ending it"), lowers it one rung.
 
-The highest rung left in any sentence decides, so a crisis buried in a cheerful paragraph is
-found. The context phrases are lexicon data, not code.
+The highest rung left in any sentence is the rules' rung, so a crisis buried in a cheerful
+paragraph is found. The context phrases are lexicon data, not code.
 """
 
 from __future__ import annotations
 
 import bisect
-import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
-from moderation.lexicon import ANY_CATEGORY, RUNG, Entry, Hit, Lexicon
+from moderation.lexicon import ANY_CATEGORY, RUNG, Hit, Lexicon
 from moderation.model import Model, Scores
 from moderation.normalize import normalize, normalize_with_spans, original_span
 
@@ -90,12 +105,12 @@ def scan(
     }
     if label == "none":
         score = _SET_ASIDE_SCORE * _sigmoid(risk_margin)
-        return Assessment("none", round(score, 3), (), None, found.model_version, parts)
+        return Assessment("none", round(score, 3), (), None, found.scorer.version, parts)
     rung = 2 if label == "urgent" else 1
     margin = urgent_margin if label == "urgent" else risk_margin
     score = _BAND_START[rung] + _BAND_WIDTH[rung] * _sigmoid(margin)
     category, evidence = _explain(text, found)
-    return Assessment(label, round(score, 3), evidence, category, found.model_version, parts)
+    return Assessment(label, round(score, 3), evidence, category, found.scorer.version, parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,22 +119,19 @@ class Signals:
 
     normal: str
     model: Scores
-    model_version: str
     scorer: Model
     overlay: Overlay
-    rung: int  # the rules' rung after context: 0 none, 1 concern, 2 urgent
+    rung: int  # the rules' rung after context (0 none, 1 concern, 2 urgent): the floor
     deciding: tuple[Hit, ...]  # the rule hits at that rung
     raise_cues: int  # kinds of cue present: a method, a time, preparation (0-3)
     lower_cues: int  # kinds of context that make a risk phrase everyday talk (capped)
-    # The rung of entries a moderator added at runtime (not in the shipped lexicon): a
-    # person's explicit judgement, so it is a floor the overlay cannot lower.
-    moderator_rung: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Overlay:
-    """Rules over the model: their weights and the two thresholds, set together on the
-    threshold writers by `python -m moderation.train` and shipped in the model file."""
+    """How the rules, the cues and the model's scores combine: weights, two thresholds and
+    how much of the rules' verdict is a floor, chosen together on the threshold writers by
+    `python -m moderation.train` and shipped in the model file."""
 
     rule_urgent: float  # added to the urgent score when the rules say urgent
     rule_concern: float  # added to the risk score when the rules say concern or urgent
@@ -127,6 +139,9 @@ class Overlay:
     cue_lower: float  # taken from both for each kind of everyday context (news, teaching...)
     urgent_threshold: float
     risk_threshold: float
+    # The lowest rules' rung kept as a floor the model cannot lower: 1 keeps concern and
+    # urgent, 2 only urgent, 3 none (the rules then only weigh in through their weights).
+    rule_floor: float = 3.0
 
     @classmethod
     def from_dict(cls, data: Mapping[str, float]) -> Overlay:
@@ -135,34 +150,29 @@ class Overlay:
     def to_dict(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def urgent_score(self, s: Signals) -> float:
-        return (
-            s.model.urgent
-            + self.rule_urgent * (s.rung == 2)
-            + self.cue_raise * s.raise_cues
-            - self.cue_lower * s.lower_cues
-        )
+    def _cues(self, s: Signals) -> float:
+        return self.cue_raise * s.raise_cues - self.cue_lower * s.lower_cues
 
-    def risk_base(self, model: Scores, rung: int) -> float:
-        return model.risk + self.rule_concern * (rung >= 1)
+    def urgent_score(self, s: Signals) -> float:
+        return s.model.urgent + self.rule_urgent * (s.rung == 2) + self._cues(s)
 
     def risk_score(self, s: Signals) -> float:
-        return (
-            self.risk_base(s.model, s.rung)
-            + self.cue_raise * s.raise_cues
-            - self.cue_lower * s.lower_cues
-        )
+        return s.model.risk + self.rule_concern * (s.rung >= 1) + self._cues(s)
+
+    def floor(self, rules_rung: int) -> int:
+        """The rung the rules guarantee, whatever the scores."""
+        return rules_rung if rules_rung >= self.rule_floor else 0
 
     def decide(self, s: Signals) -> tuple[Label, float, float]:
         """The label, and how far the urgent and risk scores stand from their thresholds."""
         urgent = self.urgent_score(s) - self.urgent_threshold
         risk = self.risk_score(s) - self.risk_threshold
         rung = 0 if risk < 0 else 2 if urgent >= 0 else 1
-        return _RUNG_LABELS[max(rung, s.moderator_rung)], urgent, risk
+        return _RUNG_LABELS[max(rung, self.floor(s.rung))], urgent, risk
 
 
-# Until a model is trained, the rules alone decide: the overlay that reproduces them.
-RULES_ONLY = Overlay(100.0, 100.0, 0.0, 0.0, urgent_threshold=50.0, risk_threshold=50.0)
+# With no trained overlay the model never reaches a threshold: the rules alone decide.
+RULES_ONLY = Overlay(0.0, 0.0, 0.0, 0.0, math.inf, math.inf, rule_floor=1.0)
 _MAX_LOWER_CUES = 2  # two kinds of everyday context say as much as more would
 _RUNG_LABELS: tuple[Label, Label, Label] = ("none", "concern", "urgent")
 
@@ -188,17 +198,19 @@ def signals(
         lowered.add("idiom")
     top = max((rung for rung, _ in kept), default=0)
     deciding = tuple(sorted((hit for rung, hit in kept if rung == top), key=lambda h: h.start))
-    # Until the overlay is retrained to weigh them well, the rules' own rung is a floor too:
-    # with the thresholds shipped now, "i keep thinking about suicide" fell to none.
-    moderator_rung = top
     scores = model.score(normal)
     overlay = _overlay_of(model)
     raise_cues = 0
-    # The cues cost more than the model (a dozen phrase searches), and can only lift a
-    # message to a label when every cue is present; a message that stays below the risk
-    # threshold even then is `none` whatever they say, so they are not read for it.
-    reach = overlay.risk_base(scores, top) + overlay.cue_raise * len(_RAISE_CUES)
-    if all_cues or reach >= overlay.risk_threshold or moderator_rung:
+    # The cues cost more than the model (a dozen phrase searches), and are read only where
+    # they could change the label: not when the floor already makes it urgent, nor when even
+    # every raising cue would leave each score short of what it could still change.
+    floor = overlay.floor(top)
+    most = overlay.cue_raise * len(_RAISE_CUES)
+    could_flag = not floor and scores.risk + overlay.rule_concern * (top >= 1) + most >= (
+        overlay.risk_threshold
+    )
+    could_lift = (floor == 1 or could_flag) and scores.urgent + most >= overlay.urgent_threshold
+    if all_cues or could_flag or could_lift:
         raise_cues = sum(lexicon.context_has(name, normal) for name in _RAISE_CUES)
         if role in STAFF_ROLES and ("?" in normal or lexicon.context_has("staff_prompt", normal)):
             lowered.add("staff_prompt")
@@ -208,14 +220,12 @@ def signals(
     return Signals(
         normal=normal,
         model=scores,
-        model_version=model.version,
         scorer=model,
         overlay=overlay,
         rung=top,
         deciding=deciding,
         raise_cues=raise_cues,
         lower_cues=min(_MAX_LOWER_CUES, len(lowered)),
-        moderator_rung=moderator_rung,
     )
 
 
@@ -229,11 +239,6 @@ def _overlay_of(model: Model) -> Overlay:
 
 
 _OVERLAYS: dict[str, Overlay] = {}
-
-
-@functools.cache
-def _shipped_entries() -> frozenset[Entry]:
-    return frozenset(Lexicon.default().entries)
 
 
 def _explain(text: str, found: Signals) -> tuple[str | None, tuple[str, ...]]:
@@ -301,6 +306,9 @@ def _weigh(
         after = _words_after(sentence, hit.end - starts[index])
         if _denied(before, hit.entry.language, lexicon) and not has(index, "partial_denial"):
             lowered.add("denial")
+            rung -= 1
+        if has(index, "reported_question"):
+            lowered.add("reported_question")
             rung -= 1
         near = " ".join([*before[-_LAUGHTER_REACH:], "", *after[:_LAUGHTER_REACH]])
         if lexicon.context_has("laughter", near):

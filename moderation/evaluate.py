@@ -28,6 +28,8 @@ from moderation.detector import scan
 from moderation.lexicon import Lexicon
 from moderation.model import Model
 
+LONG_KIND = "(long, 80+ words)"  # long messages of any kind, counted again together
+
 
 @dataclass(slots=True)
 class Report:
@@ -42,15 +44,14 @@ class Report:
 
     def add(self, message: Message, got: str, seconds: float) -> None:
         self.confusion[message.label][got] += 1
-        kind = self.kinds.setdefault((message.label, message.kind), [0, 0, 0])
-        kind[0] += got != "none"
-        kind[1] += got == message.label
-        kind[2] += 1
+        keys = [(message.label, message.kind)]
         if message.long and message.label != "none":
-            buried = self.kinds.setdefault((message.label, "(long, 80+ words)"), [0, 0, 0])
-            buried[0] += got != "none"
-            buried[1] += got == message.label
-            buried[2] += 1
+            keys.append((message.label, LONG_KIND))
+        for key in keys:
+            counts = self.kinds.setdefault(key, [0, 0, 0])
+            counts[0] += got != "none"
+            counts[1] += got == message.label
+            counts[2] += 1
         if got != message.label:
             self.misses.append((message, got))
         self.seconds.append(seconds)
@@ -67,7 +68,7 @@ class Report:
         urgent_kinds = [
             v[1] / v[2]
             for (label, k), v in self.kinds.items()
-            if label == "urgent" and v[2] and not k.startswith("(")
+            if label == "urgent" and v[2] and k != LONG_KIND
         ]
         return {
             "messages": float(sum(self._row(e) for e in LABELS)),

@@ -1,10 +1,11 @@
 """The hashed n-gram features the crisis model reads: one definition for training and scoring.
 
 A message is read in its normal form (moderation/normalize.py), so look-alike letters,
-leetspeak, zero-width characters and stretched letters reach the model already folded. Its
-words are cut into *units*: every sentence, and every window of WINDOW_WORDS words (stepping
-WINDOW_STRIDE) across the whole message. The model scores each unit and keeps the highest, so
-one bad sentence in a long cheerful message is not diluted by the rest.
+leetspeak, zero-width characters and stretched letters reach the model already folded. A
+message of up to WINDOW_WORDS words is one *unit*; a longer one is cut into units: every
+sentence, and every window of WINDOW_WORDS words (stepping WINDOW_STRIDE). The model scores
+each unit and keeps the highest, so one bad sentence in a long cheerful message is not
+diluted by the rest.
 
 A unit's features are, for each word, the character n-grams of the word with a space on each
 side (" pil " gives " p", "pi", ..., "pil "), the word itself, and each pair of neighbouring
@@ -62,22 +63,24 @@ def split_words(normal: str) -> tuple[list[str], list[int]]:
 
 
 def units(sentence_of: list[int]) -> Iterator[tuple[int, int]]:
-    """The [start, end) word spans that are scored: each sentence, then the windows.
+    """The [start, end) word spans that are scored.
 
-    A message of at most WINDOW_WORDS words is one window: the whole message. Spans repeat
-    when a sentence is the whole message; scoring a span twice costs little and changes
-    nothing, so they are not removed."""
+    A message of at most WINDOW_WORDS words is one unit, read whole: its sentences are short
+    enough to keep their context ("lol i said i wanted to jump off a bridge bc my coffee
+    spilled" is not a plan). A longer message is read sentence by sentence and in windows,
+    so that one bad sentence among many is not diluted. Spans may repeat (a sentence that is
+    also a window); scoring one twice changes nothing."""
     total = len(sentence_of)
     if total == 0:
+        return
+    if total <= WINDOW_WORDS:
+        yield 0, total
         return
     start = 0
     for index in range(1, total + 1):
         if index == total or sentence_of[index] != sentence_of[start]:
             yield start, index
             start = index
-    if total <= WINDOW_WORDS:
-        yield 0, total
-        return
     for begin in range(0, total - WINDOW_WORDS + WINDOW_STRIDE, WINDOW_STRIDE):
         yield begin, min(begin + WINDOW_WORDS, total)
 

@@ -31,7 +31,15 @@ from moderation.patterns import (
 
 Severity = Literal["urgent", "concern", "allow"]
 SEVERITIES: tuple[Severity, ...] = get_args(Severity)
-CATEGORIES = ("suicide", "self_harm", "overdose", "medical", "harm_to_others", "abuse_in_progress")
+CATEGORIES = (
+    "suicide",
+    "self_harm",
+    "overdose",
+    "medical",
+    "harm_to_others",
+    "abuse_in_progress",
+    "substance_use",
+)
 ANY_CATEGORY = "any"  # an "allow" entry of this category exempts phrases of every category
 LANGUAGES = ("en", "es")
 RUNG: dict[Severity, int] = {"allow": 0, "concern": 1, "urgent": 2}
@@ -111,6 +119,7 @@ class Context:
     media: tuple[str, ...] = ()
     rules: tuple[str, ...] = ()
     laughter: tuple[str, ...] = ()
+    reported_question: tuple[str, ...] = ()
     staff_prompt: tuple[str, ...] = ()
     method: tuple[str, ...] = ()
     time: tuple[str, ...] = ()

@@ -85,8 +85,8 @@ def merge(work: Path) -> None:
                 continue
             row["label2"], row["category2"] = label["label"], label.get("category", "")
             pairs.append((row["label"], row["label2"]))
-            if row["label"] != row["label2"]:
-                disagreements.append(row)
+            if row["label"] != row["label2"] and "final_label" not in row:
+                disagreements.append(row)  # settled ones are not asked again
         write_jsonl(path, rows)
     if not pairs:
         print("no second labels yet")

@@ -105,6 +105,11 @@ HARD_NEGATIVES = [
     # denials
     "i don't want to die, i want to get better",
     "i would never hurt myself",
+    # phrases that matched what they should not (found in the training writers' messages)
+    "lowkey proud of myself i went to all 3 groups this week",  # "off" folds to "of"
+    "my landlord is trying to kill me with this heat",  # someone else, or the weather
+    "somebody asked what PnP means in my last post",
+    "a mom came through with her little girl who was crying bc she dropped her ice cream",
 ]
 
 SPANISH = [
@@ -137,6 +142,13 @@ DENIALS = [
     ("I don't want to live anymore", CONCERN),  # the denial is the statement
     ("im not sure i want to live", NONE),  # no phrase: "want to live" is not a risk
     ("not suicidal, just tired", NONE),
+    # A question someone asked, told again, lowers one rung too.
+    ("the counselor asked me if I ever think about ending it", NONE),
+    (
+        "the counselor went around asking if we have a plan to kill ourselves",
+        CONCERN,
+    ),  # urgent, lowered
+    ("she asked if i was ok and i said i want to kill myself", CONCERN),
 ]
 
 

@@ -137,23 +137,51 @@ def test_the_rules_alone_overlay_gives_the_rules_label() -> None:
         assert RULES_ONLY.decide(found)[0] == label
 
 
-def test_an_overlay_weighs_cues_and_keeps_a_moderators_floor() -> None:
+def test_an_overlay_weighs_cues_and_adds_to_the_rules_but_never_lowers_them() -> None:
     model = tiny_model("pills", bias=-1.0)
     overlay = Overlay(
-        rule_urgent=0,
-        rule_concern=0,
+        0.0,
+        0.0,
         cue_raise=1.0,
         cue_lower=1.0,
         urgent_threshold=10.0,
         risk_threshold=1.0,
+        rule_floor=1.0,
     )
-    text = "i have the pills out tonight"
-    found = signals(text, model=model, all_cues=True)
+    found = signals("my pills are here tonight", model=model, all_cues=True)
     assert found.raise_cues >= 2  # a method and a time
-    assert overlay.risk_score(found) >= overlay.risk_threshold
+    assert found.rung == 0  # the rules see nothing here: the model and the cues flag it
+    assert overlay.decide(found)[0] == "concern"
     news = signals("the news said pills were found tonight", model=model, all_cues=True)
     assert news.lower_cues >= 1
     assert overlay.risk_score(news) < overlay.risk_score(found)
+    # However low the model and the cues put it, what the floor covers stays flagged...
+    strict = Overlay(
+        0.0, 0.0, 0.0, 100.0, urgent_threshold=100.0, risk_threshold=100.0, rule_floor=1.0
+    )
+    for text, label in (("i want to kill myself", "urgent"), ("i wish i was dead", "concern")):
+        assert strict.decide(signals(text, model=model, all_cues=True))[0] == label
+    # ...and what it does not cover is only weighed: a floor of 2 keeps urgent alone.
+    urgent_only = Overlay(0.0, 0.0, 0.0, 100.0, 100.0, 100.0, rule_floor=2.0)
+    assert urgent_only.decide(signals("i wish i was dead", model=model))[0] == "none"
+    assert urgent_only.decide(signals("i want to kill myself", model=model))[0] == "urgent"
+    # The rules' weights add to the scores: a concern the weights lift to urgent.
+    lift = Overlay(0.0, 5.0, 0.0, 0.0, urgent_threshold=100.0, risk_threshold=4.0, rule_floor=3.0)
+    assert lift.decide(signals("i wish i was dead", model=model))[0] == "concern"
+
+
+def test_the_threshold_budget_counts_what_the_rules_flag_first() -> None:
+    import numpy as np  # the train extra, which scripts/test installs
+
+    from moderation.train import MAX_FALSE_ALARMS, _risk_threshold
+
+    none = np.ones(100, dtype=bool)
+    scores = np.arange(100, dtype=float)
+    rules = np.zeros(100, dtype=bool)
+    budget = int(MAX_FALSE_ALARMS * 100)
+    assert (scores >= _risk_threshold(scores, none, rules)).sum() == budget
+    rules[:budget] = True  # the rules alone use the whole budget: the model adds nothing
+    assert (scores[~rules] >= _risk_threshold(scores, none, rules)).sum() == 0
 
 
 def test_scan_reports_the_model_version_and_its_parts() -> None:
