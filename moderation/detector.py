@@ -41,6 +41,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
+from moderation.features import split_words
 from moderation.lexicon import ANY_CATEGORY, RUNG, Hit, Lexicon
 from moderation.model import Model, Scores
 from moderation.normalize import normalize, normalize_with_spans, original_span
@@ -250,7 +251,7 @@ def _explain(text: str, found: Signals) -> tuple[str | None, tuple[str, ...]]:
         return top, _evidence(text, found.normal, list(found.deciding))
     category = found.scorer.category(found.normal, found.model)
     start, end = found.model.best
-    quote = " ".join(found.model.words[start:end])
+    quote = " ".join(split_words(found.normal)[0][start:end])
     return category, ((quote[:_MAX_QUOTE_CHARS],) if quote else ())
 
 

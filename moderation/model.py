@@ -23,10 +23,18 @@ import zlib
 from array import array
 from dataclasses import dataclass, field
 from importlib import resources
+from itertools import pairwise
 from typing import Any
 from zlib import crc32
 
-from moderation.features import PAIR_SEED, split_words, unit_buckets, units, word_buckets
+from moderation.features import (
+    PAIR_SEED,
+    WINDOW_WORDS,
+    split_words,
+    unit_buckets,
+    units,
+    word_buckets,
+)
 
 MAGIC = b"PEERLINE-CRISIS-MODEL 1\n"
 MAIN_HEADS = ("urgent", "risk")
@@ -48,7 +56,6 @@ class Scores:
     urgent: float
     risk: float
     best: tuple[int, int]  # the [start, end) words of the unit with the highest risk
-    words: tuple[str, ...]
 
     @property
     def urgent_probability(self) -> float:
@@ -59,7 +66,7 @@ class Scores:
         return _sigmoid(self.risk)
 
 
-NO_SCORES = Scores(-30.0, -30.0, (0, 0), ())
+NO_SCORES = Scores(-30.0, -30.0, (0, 0))
 
 
 @dataclass(slots=True)
@@ -154,10 +161,41 @@ class Model:
 
     def score(self, normal: str) -> Scores:
         """Scores of a message in normal form (moderation.normalize)."""
-        words, sentence_of = split_words(normal)
-        count = len(words)
+        sentences = [[w for w in sentence.split(" ") if w] for sentence in normal.split("\n")]
+        count = sum(map(len, sentences))
         if not count:
             return NO_SCORES
+        if count <= WINDOW_WORDS:
+            return self._score_whole(sentences, count)
+        return self._score_units(normal, count)
+
+    def _score_whole(self, sentences: list[list[str]], count: int) -> Scores:
+        """A message that is one unit (features.units): plain sums, no prefix arrays."""
+        mask = self.mask
+        urgent_table, risk_table = self.tables["urgent"], self.tables["risk"]
+        cache_get = self._cache.get
+        u = r = n = 0
+        for words in sentences:
+            for word in words:
+                cached = cache_get(word) or self._word(word)
+                u += cached[0]
+                r += cached[1]
+                n += cached[2]
+            for first, second in pairwise(words):
+                b = crc32(f"{first} {second}".encode(), PAIR_SEED) & mask
+                u += urgent_table[b]
+                r += risk_table[b]
+                n += 1
+        norm = math.sqrt(n)
+        return Scores(
+            urgent=u / norm * self.scale["urgent"] + self.bias["urgent"],
+            risk=r / norm * self.scale["risk"] + self.bias["risk"],
+            best=(0, count),
+        )
+
+    def _score_units(self, normal: str, count: int) -> Scores:
+        """A longer message: every unit, from prefix sums over its words."""
+        words, sentence_of = split_words(normal)
         mask = self.mask
         urgent_table, risk_table = self.tables["urgent"], self.tables["risk"]
         cache_get = self._cache.get
@@ -172,9 +210,7 @@ class Model:
         u = r = n = pu = pr = pn = 0
         last = count - 1
         for i, word in enumerate(words):
-            cached = cache_get(word)
-            if cached is None:
-                cached = self._word(word)
+            cached = cache_get(word) or self._word(word)
             u += cached[0]
             r += cached[1]
             n += cached[2]
@@ -204,12 +240,11 @@ class Model:
             urgent=best_u * self.scale["urgent"] + self.bias["urgent"],
             risk=best_r * self.scale["risk"] + self.bias["risk"],
             best=best,
-            words=tuple(words),
         )
 
     def category(self, normal: str, scores: Scores) -> str | None:
         """The kind of danger in the unit that scored highest."""
-        if not self.categories or not scores.words:
+        if not self.categories or scores.best == (0, 0):
             return None
         words, sentence_of = split_words(normal)
         buckets = unit_buckets(words, sentence_of, *scores.best, self.mask)
