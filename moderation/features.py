@@ -50,14 +50,27 @@ def pair_bucket(first: str, second: str, mask: int) -> int:
     return crc32(f"{first} {second}".encode(), PAIR_SEED) & mask
 
 
+NUMBER_SHAPE = "#####"
+_LONGEST_KEPT_NUMBER = 4  # years ("in 2019") and short numbers ("911", "988") keep their value
+
+
+def word_of(token: str) -> str:
+    """The word the features read for a token: a number longer than a year is read by its
+    shape alone (a phone number, an id, a timestamp say nothing by their digits, and each
+    would otherwise be a new word for the scorer's cache)."""
+    if len(token) > _LONGEST_KEPT_NUMBER and token.isdigit():
+        return NUMBER_SHAPE
+    return token
+
+
 def split_words(normal: str) -> tuple[list[str], list[int]]:
     """The words of a normal-form message and, for each, the index of its sentence."""
     words: list[str] = []
     sentence_of: list[int] = []
     for index, sentence in enumerate(normal.split("\n")):
-        for word in sentence.split(" "):
-            if word:
-                words.append(word)
+        for token in sentence.split(" "):
+            if token:
+                words.append(word_of(token))
                 sentence_of.append(index)
     return words, sentence_of
 

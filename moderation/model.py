@@ -34,6 +34,7 @@ from moderation.features import (
     unit_buckets,
     units,
     word_buckets,
+    word_of,
 )
 
 MAGIC = b"PEERLINE-CRISIS-MODEL 1\n"
@@ -161,7 +162,10 @@ class Model:
 
     def score(self, normal: str) -> Scores:
         """Scores of a message in normal form (moderation.normalize)."""
-        sentences = [[w for w in sentence.split(" ") if w] for sentence in normal.split("\n")]
+        sentences = [
+            [word_of(token) for token in sentence.split(" ") if token]
+            for sentence in normal.split("\n")
+        ]
         count = sum(map(len, sentences))
         if not count:
             return NO_SCORES

@@ -273,8 +273,9 @@ def normalize(text: str) -> str:
 def _translate_tracked(
     text: str, table: dict[int, str], starts: list[int], ends: list[int]
 ) -> tuple[str, list[int], list[int]]:
-    pieces = [table[ord(char)] for char in text]
-    if all(len(piece) == 1 for piece in pieces):  # one for one: the spans stay
+    pieces = list(map(table.__getitem__, map(ord, text)))
+    lengths = set(map(len, pieces))
+    if lengths <= {1}:  # one for one (or empty): the spans stay
         return "".join(pieces), starts, ends
     # One comprehension a list: growing two lists a piece at a time cost 2 ms on a
     # 2,000-character message, on the path that quotes the evidence of every flag.

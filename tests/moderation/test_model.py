@@ -12,7 +12,14 @@ import pytest
 
 from moderation import normalize, scan
 from moderation.detector import RULES_ONLY, Overlay, signals
-from moderation.features import WINDOW_WORDS, split_words, unit_buckets, units, word_buckets
+from moderation.features import (
+    WINDOW_WORDS,
+    split_words,
+    unit_buckets,
+    units,
+    word_buckets,
+    word_of,
+)
 from moderation.model import MAIN_HEADS, Model, ModelError
 
 MODEL_FILE_LIMIT_BYTES = 8 * 1024 * 1024  # the bound on the shipped model
@@ -197,3 +204,16 @@ def test_scan_reports_the_model_version_and_its_parts() -> None:
         "risk",
     }
     assert 0 <= result.parts["model_risk"] <= 1
+
+
+def test_long_numbers_are_read_by_their_shape() -> None:
+    model = Model.default()
+    one = model.score(normalize("call me at 5551234567 i need help"))
+    other = model.score(normalize("call me at 5559876543 i need help"))
+    assert one == other
+    model.score(normalize("warm 12345 up"))
+    before = len(model._cache)
+    for i in range(200):  # ids and timestamps, as a load generator or a paste sends them
+        model.score(normalize(f"message {1733331234567 + i} says hello"))
+    assert len(model._cache) - before <= 3  # "message", "says", "hello": not one per number
+    assert (word_of("2019"), word_of("911"), word_of("20190")) == ("2019", "911", "#####")
