@@ -32,7 +32,7 @@ MAX_WORD_CHARS = 40  # a longer "word" is noise (a URL, a key-mash); its n-grams
 # strings on the hot path.
 _SEED_CHAR = 0
 _SEED_WORD = 0x5EED_0001
-PAIR_SEED = 0x5EED_0002  # public: the scorer hashes pairs inline, on its hot path
+_SEED_PAIR = 0x5EED_0002
 
 
 def word_buckets(word: str, mask: int) -> list[int]:
@@ -47,7 +47,7 @@ def word_buckets(word: str, mask: int) -> list[int]:
 
 
 def pair_bucket(first: str, second: str, mask: int) -> int:
-    return crc32(f"{first} {second}".encode(), PAIR_SEED) & mask
+    return crc32(f"{first} {second}".encode(), _SEED_PAIR) & mask
 
 
 NUMBER_SHAPE = "#####"

@@ -21,15 +21,15 @@ import math
 import struct
 import zlib
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
-from itertools import pairwise
+from itertools import chain, pairwise
 from typing import Any
-from zlib import crc32
 
 from moderation.features import (
-    PAIR_SEED,
     WINDOW_WORDS,
+    pair_bucket,
     split_words,
     unit_buckets,
     units,
@@ -39,10 +39,10 @@ from moderation.features import (
 
 MAGIC = b"PEERLINE-CRISIS-MODEL 1\n"
 MAIN_HEADS = ("urgent", "risk")
-# Words whose n-gram sums are remembered. Chat vocabulary is small and repeats, so almost
-# every word after warm-up is one dictionary lookup; past this many the cache starts over,
-# which bounds its memory (about 200 bytes a word: 20 MB at most).
-WORD_CACHE_LIMIT = 100_000
+# Words and word pairs whose sums are remembered. Chat vocabulary is small and repeats, so
+# almost every word and pair after warm-up is one dictionary lookup; past this many the
+# cache starts over, which bounds its memory (about 200 bytes an entry: 20 MB at most).
+CACHE_LIMIT = 100_000
 _MODEL_FILE = "crisis_model.bin"
 
 
@@ -79,7 +79,9 @@ class Model:
     categories: tuple[str, ...]
     header: dict[str, Any]
     version: str
-    _cache: dict[str, tuple[int, int, int]] = field(default_factory=dict, repr=False)
+    _cache: dict[str | tuple[str, str], tuple[int, int, int]] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def mask(self) -> int:
@@ -145,19 +147,24 @@ class Model:
 
     # ---- scoring ------------------------------------------------------------------------
 
-    def _word(self, word: str) -> tuple[int, int, int]:
-        cached = self._cache.get(word)
+    def _feature(self, key: str | tuple[str, str]) -> tuple[int, int, int]:
+        """The urgent sum, risk sum and feature count of a word (its n-grams and itself) or
+        of a pair of neighbouring words, remembered: both repeat from message to message."""
+        cached = self._cache.get(key)
         if cached is None:
             urgent, risk = self.tables["urgent"], self.tables["risk"]
-            buckets = word_buckets(word, self.mask)
+            if isinstance(key, str):
+                buckets = word_buckets(key, self.mask)
+            else:
+                buckets = [pair_bucket(key[0], key[1], self.mask)]
             cached = (
                 sum(map(urgent.__getitem__, buckets)),
                 sum(map(risk.__getitem__, buckets)),
                 len(buckets),
             )
-            if len(self._cache) >= WORD_CACHE_LIMIT:
+            if len(self._cache) >= CACHE_LIMIT:
                 self._cache.clear()
-            self._cache[word] = cached
+            self._cache[key] = cached
         return cached
 
     def score(self, normal: str) -> Scores:
@@ -175,21 +182,15 @@ class Model:
 
     def _score_whole(self, sentences: list[list[str]], count: int) -> Scores:
         """A message that is one unit (features.units): plain sums, no prefix arrays."""
-        mask = self.mask
-        urgent_table, risk_table = self.tables["urgent"], self.tables["risk"]
         cache_get = self._cache.get
         u = r = n = 0
         for words in sentences:
-            for word in words:
-                cached = cache_get(word) or self._word(word)
+            keys: Iterable[str | tuple[str, str]] = chain(words, pairwise(words))
+            for key in keys:
+                cached = cache_get(key) or self._feature(key)
                 u += cached[0]
                 r += cached[1]
                 n += cached[2]
-            for first, second in pairwise(words):
-                b = crc32(f"{first} {second}".encode(), PAIR_SEED) & mask
-                u += urgent_table[b]
-                r += risk_table[b]
-                n += 1
         norm = math.sqrt(n)
         return Scores(
             urgent=u / norm * self.scale["urgent"] + self.bias["urgent"],
@@ -200,8 +201,6 @@ class Model:
     def _score_units(self, normal: str, count: int) -> Scores:
         """A longer message: every unit, from prefix sums over its words."""
         words, sentence_of = split_words(normal)
-        mask = self.mask
-        urgent_table, risk_table = self.tables["urgent"], self.tables["risk"]
         cache_get = self._cache.get
         # Prefix sums over words of each word's own features plus the pair it starts (a pair
         # ends a unit's sums one word early, below, since the last word's pair leaves it).
@@ -214,15 +213,16 @@ class Model:
         u = r = n = pu = pr = pn = 0
         last = count - 1
         for i, word in enumerate(words):
-            cached = cache_get(word) or self._word(word)
+            cached = cache_get(word) or self._feature(word)
             u += cached[0]
             r += cached[1]
             n += cached[2]
             if i < last and sentence_of[i + 1] == sentence_of[i]:
-                b = crc32(f"{word} {words[i + 1]}".encode(), PAIR_SEED) & mask
-                pu += urgent_table[b]
-                pr += risk_table[b]
-                pn += 1
+                pair = (word, words[i + 1])
+                cached = cache_get(pair) or self._feature(pair)
+                pu += cached[0]
+                pr += cached[1]
+                pn += cached[2]
             u_sum[i + 1] = u
             r_sum[i + 1] = r
             n_sum[i + 1] = n

@@ -45,7 +45,14 @@ from moderation.model import MAIN_HEADS, Model
 from moderation.normalize import normalize
 
 BITS = 19  # 2**19 buckets: 0.5 MB a head; collisions cost nothing measurable at 2**20
-C_GRID = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # inverse regularisation, chosen on the threshold writers
+C_GRID = (
+    4.0,
+    16.0,
+    32.0,
+    64.0,
+    128.0,
+    256.0,
+)  # inverse regularisation, chosen on the threshold writers
 # The overlay's targets on the threshold writers, a little inside the targets on the
 # test writers (0.04 and 0.80), because thresholds never transfer exactly to new writers.
 MAX_FALSE_ALARMS = 0.03
