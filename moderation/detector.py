@@ -95,14 +95,14 @@ def scan(
     found = signals(text, role, lexicon, model)
     overlay = found.overlay
     label, urgent_margin, risk_margin = overlay.decide(found)
-    parts = {
-        "model_urgent": round(found.model.urgent_probability, 4),
-        "model_risk": round(found.model.risk_probability, 4),
+    parts = {  # unrounded: rounding is for whoever prints them (peerline scan)
+        "model_urgent": found.model.urgent_probability,
+        "model_risk": found.model.risk_probability,
         "rules": float(found.rung),
         "raise": float(found.raise_cues),
         "lower": float(found.lower_cues),
-        "urgent": round(urgent_margin, 3),
-        "risk": round(risk_margin, 3),
+        "urgent": urgent_margin,
+        "risk": risk_margin,
     }
     if label == "none":
         score = _SET_ASIDE_SCORE * _sigmoid(risk_margin)

@@ -51,14 +51,14 @@ def pair_bucket(first: str, second: str, mask: int) -> int:
 
 
 NUMBER_SHAPE = "#####"
-_LONGEST_KEPT_NUMBER = 4  # years ("in 2019") and short numbers ("911", "988") keep their value
+LONGEST_KEPT_NUMBER = 4  # years ("in 2019") and short numbers ("911", "988") keep their value
 
 
 def word_of(token: str) -> str:
     """The word the features read for a token: a number longer than a year is read by its
     shape alone (a phone number, an id, a timestamp say nothing by their digits, and each
     would otherwise be a new word for the scorer's cache)."""
-    if len(token) > _LONGEST_KEPT_NUMBER and token.isdigit():
+    if len(token) > LONGEST_KEPT_NUMBER and token.isdigit():
         return NUMBER_SHAPE
     return token
 

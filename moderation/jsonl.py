@@ -69,7 +69,7 @@ def scan_lines(lines: Iterable[str], lexicon: Lexicon | None = None) -> Iterator
                 "evidence": list(assessment.evidence),
                 "category": assessment.category,
                 "model": assessment.model_version,
-                "parts": dict(assessment.parts),
+                "parts": {name: round(value, 4) for name, value in assessment.parts.items()},
             },
             ensure_ascii=False,
         )

@@ -59,6 +59,8 @@ def direct_best(model: Model, normal: str) -> float:
         "good morning all, coffee then the meeting at 10",
         " ".join(f"word{i}" for i in range(95)) + ". i cant do this anymore. " + "ok " * 40,
         "ya no quiero seguir\nmañana es otro dia",
+        "call 5551234567 or 911 about the 2019 thing, ref 20190",
+        " ".join(f"n{i} {10**7 + i}" for i in range(40)),
     ],
 )
 def test_scoring_sums_the_same_features_training_reads(text: str) -> None:
