@@ -207,3 +207,24 @@ def test_the_session_sweep_closes_sockets_whose_session_ended(
             for _ in range(100):
                 ws.receive_json()
         assert closed.value.code == 1008
+
+
+def test_leaving_rooms_never_joined_leaves_no_state_behind(
+    setup: tuple[TestClient, FailingStore],
+) -> None:
+    client, _ = setup
+    hub = client.app.app.state.ctx.hub  # type: ignore[attr-defined]  # inside SocketsFirst
+    with connect(client) as ws:
+        assert ws.receive_json()["type"] == "hello"
+        ws.send_json({"type": "join", "room": "general", "ref": "j"})
+        while ws.receive_json().get("type") != "joined":
+            pass
+        for i in range(80):  # within the frame burst (10 x PEERLINE_RATE_BURST)
+            ws.send_json({"type": "leave", "room": f"nowhere-{i}", "ref": f"l{i}"})
+            while ws.receive_json()["type"] != "left":  # presence frames come between
+                pass
+        assert hub.room_state_count() == 1  # "general" alone: a member, no idle locks
+        ws.send_json({"type": "leave", "room": "general", "ref": "lg"})
+        while ws.receive_json()["type"] != "left":
+            pass
+        assert hub.room_state_count() == 0
