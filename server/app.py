@@ -305,5 +305,5 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ctx = ctx
-    app.add_middleware(SecurityHeaders)
-    return SocketsFirst(app, "/ws", web.websocket)
+    # Outermost, around Starlette's own error handler too, so a 500 carries the headers.
+    return SecurityHeaders(SocketsFirst(app, "/ws", web.websocket))

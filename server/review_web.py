@@ -30,7 +30,7 @@ from server.staff import Role
 from server.staff_web import StaffLogin, StaffWeb
 from server.store import Store, StoredMessage
 from server.store.review import Item, ReviewStore
-from server.web import STATIC_DIR, error
+from server.web import STATIC_DIR, error, read_json
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +81,9 @@ class ReviewWeb:
             return found
         if not self.staff_web.csrf_ok(request, found.session):
             return error(403, "forbidden", "missing or wrong CSRF token or origin")
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            return error(400, "bad_json", "the body is not valid JSON")
+        body = await read_json(request)
+        if isinstance(body, Response):
+            return body
         if not isinstance(body, dict):
             return error(400, "bad_request", "the body is a JSON object")
         return found, body

@@ -10,7 +10,6 @@ password, a code, a token or an address (L2).
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -36,7 +35,7 @@ from server.staff import (
 from server.store import Store
 from server.store.accounts import Account, StaffStore
 from server.totp import matching_step
-from server.web import STATIC_DIR, error, set_cookie
+from server.web import STATIC_DIR, error, read_json, set_cookie
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +75,9 @@ class StaffWeb:
     async def login(self, request: Request) -> Response:
         if not self.origin_allowed(request) or _cross_site(request):
             return error(403, "forbidden", "requests must come from this site")
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            return error(400, "bad_json", "the body is not valid JSON")
+        body = await read_json(request)
+        if isinstance(body, Response):
+            return body
         if not isinstance(body, dict):
             return error(400, "bad_request", "send {username, password, totp}")
         username, password, code = body.get("username"), body.get("password"), body.get("totp")

@@ -213,7 +213,7 @@ def test_leaving_rooms_never_joined_leaves_no_state_behind(
     setup: tuple[TestClient, FailingStore],
 ) -> None:
     client, _ = setup
-    hub = client.app.app.state.ctx.hub  # type: ignore[attr-defined]  # inside SocketsFirst
+    hub = client.app.app.app.state.ctx.hub  # type: ignore[attr-defined]  # headers, sockets
     with connect(client) as ws:
         assert ws.receive_json()["type"] == "hello"
         ws.send_json({"type": "join", "room": "general", "ref": "j"})

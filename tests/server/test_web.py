@@ -216,3 +216,43 @@ def test_an_unreachable_store_answers_503_unavailable_on_every_route() -> None:
                 "detail": "storage is unavailable; retry shortly",
             }
             assert "set-cookie" not in response.headers
+
+
+def test_an_oversized_body_is_refused_413(client: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:  # a streamed body that says nothing of its length
+        for _ in range(1000):
+            yield b" " * 1024
+        yield b"{}"
+
+    for body in (b"[" + b"1," * 40_000 + b"1]", chunks()):
+        response = client.post("/api/session", content=body, headers={"origin": BASE})
+        assert response.status_code == 413, response.text
+        assert response.json()["error"] == "too_large"
+        assert response.headers["content-security-policy"] == CSP
+
+
+@pytest.mark.parametrize("path", ["/api/session", "/api/staff/login"])
+def test_hostile_nesting_is_bad_json_not_a_server_error(client: TestClient, path: str) -> None:
+    response = client.post(path, content=b"[" * 30_000, headers={"origin": BASE})
+    assert response.status_code == 400 and response.json()["error"] == "bad_json"
+
+
+def test_a_server_error_carries_the_security_headers() -> None:
+    from server.store.memory import MemoryStore
+
+    class BrokenStore(MemoryStore):
+        async def count_recent(self, key: str, window_seconds: int) -> int:
+            raise RuntimeError("a bug")
+
+    app = create_app(Settings.from_environ({}), store=BrokenStore())
+    with TestClient(app, base_url=BASE, raise_server_exceptions=False) as client:
+        version = client.get("/api/info").json()["consent"]["version"]
+        response = client.post(
+            "/api/session",
+            json={"consent_version": version, "accept": True},
+            headers={"origin": BASE},
+        )
+    assert response.status_code == 500
+    assert response.headers["content-security-policy"] == CSP
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "a bug" not in response.text
