@@ -262,6 +262,11 @@ def frame_type(frame: ClientFrame) -> str:
     return _TYPES[type(frame)]
 
 
+# Control characters but newline and tab: nobody types them, and JSON escapes each as six
+# bytes (45 messages of 4,000 U+0001 made a room's history too large to send to anyone).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def _encodable(value: str) -> bool:
     try:
         value.encode("utf-8")
@@ -295,6 +300,8 @@ class _Fields:
             value.encode("utf-8")
         except UnicodeEncodeError:
             raise self.fail(f"{key} is not valid Unicode") from None
+        if _CONTROL.search(value):
+            raise self.fail(f"{key} has a control character (only newline and tab are allowed)")
         return value
 
     def optional_string(self, key: str, limit: int) -> str | None:

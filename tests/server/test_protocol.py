@@ -101,6 +101,10 @@ def test_decodes_valid_frames(raw: str, expected: object) -> None:
         ('{"type":"report","room":"g","message":"1-0","reason":"\\udfff"}', ErrorCode.BAD_FRAME),
         ('{"type":"ping","ref":"\\ud800"}', ErrorCode.BAD_FRAME),
         ('{"type":"join","room":"officers","invite":"\\udc00"}', ErrorCode.BAD_FRAME),
+        (frame(type="say", room="g", text="hi \x01", nonce="n"), ErrorCode.BAD_FRAME),
+        (frame(type="say", room="g", text="a\r\nb", nonce="n"), ErrorCode.BAD_FRAME),
+        (frame(type="say", room="g", text="del \x7f", nonce="n"), ErrorCode.BAD_FRAME),
+        (frame(type="request_support", topic="\x85"), ErrorCode.BAD_FRAME),
     ],
     ids=[
         "bad-json",
@@ -132,6 +136,10 @@ def test_decodes_valid_frames(raw: str, expected: object) -> None:
         "lone-surrogate-reason",
         "lone-surrogate-ref",
         "lone-surrogate-invite",
+        "control-character-text",
+        "carriage-return-text",
+        "delete-text",
+        "c1-control-topic",
     ],
 )
 def test_refuses_bad_frames_with_their_code(raw: str, code: ErrorCode) -> None:
@@ -154,6 +162,11 @@ def test_error_echoes_ref_when_readable() -> None:
 
 def test_text_of_exactly_the_limit_is_accepted() -> None:
     text = "ü" * MAX_TEXT_CHARS
+    assert decode(frame(type="say", room="g", text=text, nonce="n")) == Say(None, "g", text, "n")
+
+
+def test_newline_and_tab_are_the_control_characters_text_may_hold() -> None:
+    text = "line one\n\tline two"
     assert decode(frame(type="say", room="g", text=text, nonce="n")) == Say(None, "g", text, "n")
 
 
