@@ -343,10 +343,13 @@ class Web:
             conn.close(CLOSE_TOO_MANY_SOCKETS, "too many sockets", flush=True)
             await conn.wait_closed()
             return
+        # The slot is taken with no await after the count: simultaneous upgrades of one
+        # person (40 once left 31 open) each see the ones before them.
+        hub.connect(conn)
         if not as_staff and await self._sanctioned(conn):
+            await hub.disconnect(conn)
             await conn.wait_closed()
             return
-        hub.connect(conn)
         recheck = None
         if as_staff:
             recheck = asyncio.get_running_loop().create_task(self._recheck_staff(conn))

@@ -302,6 +302,23 @@ async def test_too_many_sockets_for_one_person(pair: Pair) -> None:
         await p.close()
 
 
+async def test_simultaneous_upgrades_cannot_race_past_the_socket_cap(pair: Pair) -> None:
+    cookie = new_participant(pair[0].base)
+    people = [Participant(pair[0], cookie) for _ in range(20)]
+    await asyncio.gather(*(p.connect() for p in people))
+    try:
+        async with asyncio.timeout(10):
+            while sum(p.ws is not None and p.ws.close_code is not None for p in people) < 17:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # room for any socket that should not have closed to close
+        still_open = [p for p in people if p.ws is not None and p.ws.close_code is None]
+        assert len(still_open) == 3
+        assert all(p.ws.close_code == 4003 for p in people if p not in still_open)  # type: ignore[union-attr]
+    finally:
+        for p in people:
+            await p.close()
+
+
 async def dump_redis(url: str, prefix: str) -> list[bytes]:
     client = aioredis.from_url(url)
     values: list[bytes] = []
