@@ -191,7 +191,7 @@ def create_app(
     ctx = Context(
         settings, store, hub, keys, metrics, clock, desk, safety.crisis, safety.escalations
     )
-    web = Web(ctx, AddressHasher(clock()), review=safety.review)
+    web = Web(ctx, AddressHasher(store), review=safety.review)
     passwords = Passwords()
     staff_web = StaffWeb(
         settings,

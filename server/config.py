@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping
@@ -19,6 +20,9 @@ from typing import Literal
 # Room ids appear in Redis keys and URLs, so they are kept to a small, safe alphabet.
 ROOM_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 SECONDS_PER_DAY = 86_400
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(ValueError):
@@ -96,6 +100,8 @@ class Settings:
     metrics_token: str | None
     redis_prefix: str
     program: Program = field(repr=False)
+    # Reverse proxies whose X-Forwarded-For is believed (addresses and CIDRs); none by default.
+    trusted_proxies: tuple[IPNetwork, ...] = ()
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> Settings:
@@ -120,7 +126,19 @@ class Settings:
             metrics_token=env.get("PEERLINE_METRICS_TOKEN") or None,
             redis_prefix=env.get("PEERLINE_REDIS_PREFIX", "pl:"),
             program=load_program(config_path),
+            trusted_proxies=_networks(env, "PEERLINE_TRUSTED_PROXIES"),
         )
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[IPNetwork, ...]:
+    networks = []
+    for item in env.get(name, "").split(","):
+        if item.strip():
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise ConfigError(f"{name}: {item.strip()!r} is not an address or CIDR") from None
+    return tuple(networks)
 
 
 def _positive(env: Mapping[str, str], name: str, default: float) -> float:

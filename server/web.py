@@ -21,7 +21,7 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from server.addresses import AddressHasher
+from server.addresses import AddressHasher, client_address
 from server.chat import Context, Conversation
 from server.connection import Connection, Person
 from server.identity import new_id, new_pseudonym, new_token, token_digest
@@ -203,8 +203,12 @@ class Web:
             or body.get("consent_version") != program.consent_version
         ):
             return error(400, "consent_required", "accept the current consent version to continue")
-        address = request.client.host if request.client else "unknown"
-        bucket = "addr:" + self.addresses.digest(address, self.ctx.clock())
+        address = client_address(
+            request.client.host if request.client else None,
+            request.headers.get("x-forwarded-for"),
+            self.ctx.settings.trusted_proxies,
+        )
+        bucket = "addr:" + await self.addresses.digest(address, self.ctx.clock())
         if (
             await self.ctx.store.count_recent(bucket, ADDRESS_WINDOW_SECONDS)
             > self.ctx.settings.sessions_per_address_per_hour

@@ -130,6 +130,11 @@ class Store(Protocol):
 
     async def count_recent(self, key: str, window_seconds: int) -> int: ...
 
+    async def shared_key(self, name: str, ttl_seconds: int) -> bytes:
+        """A random 32-byte key that every process on this store shares, made by whichever
+        asks first and gone for good after `ttl_seconds` (a key kept nowhere else)."""
+        ...
+
 
 def next_id(last: tuple[int, int] | None, now_ms: int) -> tuple[int, int]:
     """The smallest stream id above `last` that is not behind the clock."""

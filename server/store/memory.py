@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ class MemoryStore:
         self._dedup: dict[str, tuple[dict[str, str], float]] = {}
         self._authored: dict[str, list[tuple[str, str]]] = {}
         self._reports: list[tuple[tuple[int, int], dict[str, str | bytes]]] = []
+        self._keys: dict[str, tuple[bytes, float]] = {}
         self._counters: dict[str, tuple[int, float]] = {}
 
     def describe(self) -> str:
@@ -250,6 +252,14 @@ class MemoryStore:
             count, expiry = 0, now + window_seconds
         self._counters[key] = (count + 1, expiry)
         return count + 1
+
+    async def shared_key(self, name: str, ttl_seconds: int) -> bytes:
+        now = self._clock()
+        key, expiry = self._keys.get(name, (b"", 0.0))
+        if expiry <= now:
+            key, expiry = secrets.token_bytes(32), now + ttl_seconds
+            self._keys[name] = (key, expiry)
+        return key
 
     def dump_values(self) -> list[bytes]:
         """Every stored byte string, for the tests that look for plaintext at rest."""

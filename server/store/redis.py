@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -561,6 +562,14 @@ class RedisStore:
         pipe.incr(full)
         _, count = await self._call(pipe.execute())
         return int(count)
+
+    async def shared_key(self, name: str, ttl_seconds: int) -> bytes:
+        full = f"{self._p}key:{name}"
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(full, secrets.token_bytes(32), ex=ttl_seconds, nx=True)
+        pipe.get(full)
+        _, value = await self._call(pipe.execute())
+        return bytes(value)
 
     # ---- subscriptions -----------------------------------------------------------------------
 

@@ -12,7 +12,8 @@ import redis.asyncio as aioredis
 import websockets
 
 from tests.client import Participant
-from tests.support import RedisServer, ServerProcess, http_json, new_participant
+from tests.integration.conftest import redis_env
+from tests.support import RedisServer, ServerProcess, http_json, new_participant, start_server
 
 pytestmark = pytest.mark.integration
 
@@ -439,3 +440,21 @@ async def test_quick_exit_ends_the_session_everywhere_and_keeps_messages(pair: P
 async def test_readyz_and_metrics(pair: Pair) -> None:
     status, _, body = http_json("GET", f"{pair[0].base}/readyz")
     assert status == 200 and body == {"status": "ready"}
+
+
+def test_the_new_session_limit_counts_across_processes(redis_server: RedisServer) -> None:
+    env = redis_env(redis_server, PEERLINE_SESSIONS_PER_ADDRESS_PER_HOUR="3")
+    servers = [start_server(env), start_server(env)]
+    try:
+        statuses = []
+        for i in range(6):  # one address, alternating between the two processes
+            base = servers[i % 2].base
+            _, _, info = http_json("GET", f"{base}/api/info")
+            assert isinstance(info, dict)
+            body = {"consent_version": info["consent"]["version"], "accept": True}
+            status, _, _ = http_json("POST", f"{base}/api/session", body, {"origin": base})
+            statuses.append(status)
+        assert statuses == [201, 201, 201, 429, 429, 429]  # per process it would be 6 x 201
+    finally:
+        for server in servers:
+            server.stop()

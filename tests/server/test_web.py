@@ -256,3 +256,27 @@ def test_a_server_error_carries_the_security_headers() -> None:
     assert response.headers["content-security-policy"] == CSP
     assert response.headers["x-frame-options"] == "DENY"
     assert "a bug" not in response.text
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_the_session_limit_keys_on_the_forwarded_address_only_behind_a_trusted_proxy(
+    trusted: bool,
+) -> None:
+    env = {"PEERLINE_SESSIONS_PER_ADDRESS_PER_HOUR": "2"}
+    if trusted:
+        env["PEERLINE_TRUSTED_PROXIES"] = "10.0.0.0/8"
+    app = create_app(Settings.from_environ(env))
+    with TestClient(app, base_url=BASE, client=("10.0.0.5", 40000)) as proxy:
+        version = proxy.get("/api/info").json()["consent"]["version"]
+
+        def new_session(forwarded: str) -> int:
+            response = proxy.post(
+                "/api/session",
+                json={"consent_version": version, "accept": True},
+                headers={"origin": BASE, "x-forwarded-for": forwarded},
+            )
+            return response.status_code
+
+        assert [new_session("198.51.100.1") for _ in range(3)] == [201, 201, 429]
+        other = new_session("198.51.100.2")  # another person behind the same proxy
+        assert other == (201 if trusted else 429)

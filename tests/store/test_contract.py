@@ -254,6 +254,13 @@ async def test_counters_count_within_their_window(harness: Harness) -> None:
     assert await harness.store.count_recent("addr:y", 3600) == 1
 
 
+async def test_a_shared_key_is_one_key_until_it_expires(harness: Harness) -> None:
+    first = await harness.store.shared_key("addr:1", 3600)
+    assert len(first) == 32
+    assert await harness.store.shared_key("addr:1", 3600) == first
+    assert await harness.store.shared_key("addr:2", 3600) != first
+
+
 async def test_reports_are_stored(harness: Harness) -> None:
     report_id = await harness.store.add_report(
         {"room": "general", "message": "1-0", "k": "k1", "d": b"sealed"}
