@@ -20,6 +20,7 @@ almost every pattern for almost every message.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -84,6 +85,7 @@ _COMMON = _VERY_COMMON | frozenset(
     ).split()
 )
 _ANCHOR_PREFIX = 4  # anchors on a word's first 4 letters let "kill*" match "killing"
+_SQUASHED_ENDING = 6  # letters a prefix word may add in a squashed run: "cut*" -> "cutting"
 _GAP_WORDS = 6  # "..." spans up to this many words: "how many ... would it take to not wake up"
 _SQUASHED_MIN = 6  # a shorter squashed pattern would be found inside ordinary words
 
@@ -193,8 +195,11 @@ def _item_regex(item: _Item, squashed: bool) -> str:
             return re.escape(item.text) + ("[a-z0-9]*" if item.prefix else "")
         # Squashed, "want" + "to" reads "wanto": repeated letters fold across the old word
         # break too, so a word may share its first letter with the one before it.
+        # A prefix word's ending is bounded here: in a squashed run every letter could be
+        # an ending, and "cut*" then a gap backtracked over a 2,000-letter run for 0.5 s.
         first, rest = re.escape(item.text[0]), re.escape(item.text[1:])
-        return f"(?:(?<={first})|{first}){rest}" + ("[a-z0-9]*" if item.prefix else "")
+        ending = f"[a-z0-9]{{0,{_SQUASHED_ENDING}}}" if item.prefix else ""
+        return f"(?:(?<={first})|{first}){rest}{ending}"
     if isinstance(item, _Number):
         return item.regex
     if isinstance(item, _Edge):
@@ -271,7 +276,19 @@ class CompiledPattern:
     anchors: frozenset[str] | None  # None: no anchor, the pattern is tried on every message
 
 
+# Gaps ("...") a pattern may hold. Each gap tries up to _GAP_WORDS widths, and chained gaps
+# multiply: a moderator's pattern with 12 of them backtracked for over 30 s inside `say`.
+# The shipped lexicon needs one.
+MAX_GAPS = 2
+# What a pattern added at run time may take on the worst text it is tried on, 2,000
+# characters of its own words: the slowest shipped pattern takes about 6 ms there.
+COST_BUDGET_SECONDS = 0.02
+_COST_TEXT_CHARS = 2_000
+
+
 def compile_pattern(pattern: str) -> CompiledPattern:
+    if _tokens(pattern).count("...") > MAX_GAPS:
+        raise PatternError(f"at most {MAX_GAPS} gaps (...) in one pattern: {pattern!r}")
     items = _Parser(pattern).parse()
     body = _regex(items, squashed=False)
     regex = re.compile(rf"{body}(?![a-z0-9])")
@@ -279,6 +296,29 @@ def compile_pattern(pattern: str) -> CompiledPattern:
     if _literal_length(items) >= _SQUASHED_MIN:
         squashed = re.compile(_regex(items, squashed=True))
     return CompiledPattern(pattern, regex, squashed, _anchors(items))
+
+
+def check_cost(compiled: CompiledPattern, budget: float = COST_BUDGET_SECONDS) -> float:
+    """Seconds the pattern takes on a 2,000-character message made of its own words repeated
+    (where a matcher backtracks most); PatternError past `budget`. For patterns people add at
+    run time: the shipped ones are measured by the tests."""
+    words = re.findall(r"[a-z0-9]+", compiled.source.lower()) or ["a"]
+    text = (" ".join(words) + " ") * (_COST_TEXT_CHARS // (len(" ".join(words)) + 1) + 1)
+    text = text[:_COST_TEXT_CHARS].strip()
+    squashed_text = f"\x01{text.replace(' ', '')}\x01"
+    started = time.perf_counter()
+    for _ in find_words(compiled.regex, text):
+        pass
+    if compiled.squashed is not None:
+        for _ in compiled.squashed.finditer(squashed_text):
+            pass
+    took = time.perf_counter() - started
+    if took > budget:
+        raise PatternError(
+            f"too slow: {took * 1000:.1f} ms on a 2,000-character message "
+            f"(at most {budget * 1000:.0f} ms): use fewer gaps or alternatives"
+        )
+    return took
 
 
 def compile_phrases(phrases: tuple[str, ...]) -> re.Pattern[str] | None:

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from moderation import Entry, LexiconError
+from moderation.patterns import check_cost, compile_pattern
 from server.crisis import Crisis
 from server.crypto import KeyRing
 from server.escalation import Auditor, Escalations
@@ -253,6 +254,7 @@ class ReviewWeb:
                 if any(e.id == entry.id for e in current.entries):
                     return error(400, "bad_request", f"an entry {entry.id!r} exists already")
                 current.with_changes(added=[entry])  # refuses a bad pattern before storing
+                check_cost(compile_pattern(entry.pattern))  # and one too slow to run in `say`
                 op, value, target = "add", json.dumps(entry.to_dict()), entry.id
             elif isinstance(body.get("retire"), str):
                 target = body["retire"]

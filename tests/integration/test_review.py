@@ -250,6 +250,13 @@ async def test_a_lexicon_entry_changes_scanning_on_every_process(review_pair: Pa
         ({"add": {**entry, "id": "x.y", "severity": "loud"}, "reason": "x"}, "valid"),
         ({"retire": "no.such.entry", "reason": "x"}, "no entry"),
         ({"retire": entry["id"]}, "reason"),
+        (
+            {
+                "add": {**entry, "id": "x.gaps", "pattern": " ... ".join("abcdefghijklm")},
+                "reason": "x",
+            },
+            "gaps",
+        ),
     ):
         status, answer = mod.post("/api/review/lexicon", bad)
         assert status == 400 and why in answer["detail"], answer

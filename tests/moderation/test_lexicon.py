@@ -165,3 +165,32 @@ def test_anchors_skip_common_words() -> None:
     assert compile_pattern("i want to die").anchors == frozenset({"die"})
     assert compile_pattern("(overdosing|oding)").anchors == frozenset({"overdosing", "oding"})
     assert compile_pattern("kill* myself").anchors == frozenset({"myself"})
+
+
+def test_a_pattern_with_chained_gaps_is_refused() -> None:
+    from moderation.patterns import MAX_GAPS
+
+    compile_pattern(" ... ".join(["w"] * (MAX_GAPS + 1)))
+    with pytest.raises(PatternError, match="gaps"):
+        compile_pattern(" ... ".join(["w"] * (MAX_GAPS + 2)))
+    with pytest.raises(LexiconError, match="gaps"):  # a moderator's entry, stored or new
+        Lexicon.default().with_changes(
+            added=[Entry("m.x", "a ... b ... c ... d", "suicide", "concern")]
+        )
+
+
+def test_squashed_patterns_bound_every_repeat() -> None:
+    # A prefix word ("cut*") ended in an unbounded repeat in the squashed form, and with a gap
+    # after it a 2,000-letter run of split letters took 0.5 s in one pattern.
+    for entry in Lexicon.default().entries:
+        squashed = compile_pattern(entry.pattern).squashed
+        assert squashed is None or "]*" not in squashed.pattern, entry.id
+
+
+def test_a_pattern_over_its_time_budget_is_refused() -> None:
+    from moderation.patterns import check_cost
+
+    compiled = compile_pattern("cut* ... (til|until) ... bleed*")
+    assert check_cost(compiled) >= 0  # within the budget
+    with pytest.raises(PatternError, match="too slow"):
+        check_cost(compiled, budget=0.0)
