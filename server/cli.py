@@ -54,6 +54,7 @@ def serve_forever(host: str, port: int) -> int:
     import uvicorn
 
     from server.app import StartupError, create_app
+    from server.deadline import ReadDeadlineProtocol
 
     level = os.environ.get("PEERLINE_LOG_LEVEL", "INFO").upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -66,6 +67,7 @@ def serve_forever(host: str, port: int) -> int:
     except (ConfigError, KeyRingError, StartupError) as exc:
         print(f"peerline: {exc}", file=sys.stderr)
         return 2
+    ReadDeadlineProtocol.deadline_seconds = settings.read_deadline_seconds
     config = uvicorn.Config(
         app,
         host=host,
@@ -77,6 +79,7 @@ def serve_forever(host: str, port: int) -> int:
         access_log=False,  # P1: the access log would record client addresses
         server_header=False,
         proxy_headers=False,
+        http=ReadDeadlineProtocol,  # a request must arrive whole in time (slow-loris)
         log_config=None,
         timeout_graceful_shutdown=10,  # R7: drain for at most 10 s
     )

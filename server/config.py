@@ -102,6 +102,8 @@ class Settings:
     program: Program = field(repr=False)
     # Reverse proxies whose X-Forwarded-For is believed (addresses and CIDRs); none by default.
     trusted_proxies: tuple[IPNetwork, ...] = ()
+    # Seconds a request has to arrive whole, headers and body (server/deadline.py).
+    read_deadline_seconds: float = 10.0
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> Settings:
@@ -127,6 +129,7 @@ class Settings:
             redis_prefix=env.get("PEERLINE_REDIS_PREFIX", "pl:"),
             program=load_program(config_path),
             trusted_proxies=_networks(env, "PEERLINE_TRUSTED_PROXIES"),
+            read_deadline_seconds=_positive(env, "PEERLINE_READ_DEADLINE_SECONDS", 10.0),
         )
 
 

@@ -458,3 +458,34 @@ def test_the_new_session_limit_counts_across_processes(redis_server: RedisServer
     finally:
         for server in servers:
             server.stop()
+
+
+def test_a_half_sent_request_is_cut_off_at_the_read_deadline() -> None:
+    import socket
+    import time
+
+    from tests.support import running_server
+
+    env = {"PEERLINE_COOKIE_SECURE": "false", "PEERLINE_READ_DEADLINE_SECONDS": "1"}
+    with running_server(env) as server:
+        slow = socket.create_connection(("127.0.0.1", server.port))
+        slow.sendall(b"POST /api/session HTTP/1.1\r\nHost: x\r\nContent-Len")  # and stops
+        body = socket.create_connection(("127.0.0.1", server.port))
+        body.sendall(b'POST /api/session HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"a"')
+        started = time.monotonic()
+        for sock in (slow, body):
+            sock.settimeout(5)
+            data = sock.recv(1024)
+            while data:  # whatever the server said, it then closed the connection
+                data = sock.recv(1024)
+            sock.close()
+        assert time.monotonic() - started < 4
+
+        async def socket_outlives_the_deadline() -> None:
+            person = await Participant(server, new_participant(server.base)).connect()
+            await asyncio.sleep(1.5)  # past the 1 s deadline: only requests must be quick
+            await person.send(type="ping", ref="still-here")
+            assert (await person.expect("pong"))["ref"] == "still-here"
+            await person.close()
+
+        asyncio.run(socket_outlives_the_deadline())
