@@ -4,8 +4,8 @@ uvicorn times out idle keep-alive connections, but not a request that is being s
 connections that sent half their headers stayed open for over 70 s (a slow-loris). This
 protocol gives every request `deadline_seconds` (PEERLINE_READ_DEADLINE_SECONDS, default 10)
 from its first byte (or from the connection, for the first) to arrive whole, headers and
-body; past that the connection is closed. A WebSocket upgrade ends the deadline: the socket has its own pings. HTTP parsing
-stays uvicorn's (httptools); only the timer is ours.
+body; past that the connection is closed. A WebSocket upgrade ends the deadline: the socket
+has its own pings. HTTP parsing stays uvicorn's (httptools); only the timer is ours.
 """
 
 from __future__ import annotations
