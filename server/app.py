@@ -240,6 +240,7 @@ def create_app(
         while True:
             await asyncio.sleep(STALL_SWEEP_SECONDS)
             hub.close_stalled(loop.time())  # counted in slow_closes as each socket ends
+            hub.forget_idle_paces(clock())
 
     async def presence_loop() -> None:
         while True:

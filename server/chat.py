@@ -19,6 +19,7 @@ from server.crypto import KeyRing
 from server.hub import Hub
 from server.messages import Plain, pack
 from server.metrics import Metrics
+from server.paging import bound_history, history_budget
 from server.protocol import (
     PROTOCOL_VERSION,
     AckAlert,
@@ -48,10 +49,10 @@ from server.protocol import (
     frame_type,
     with_ref,
 )
-from server.ratelimit import TokenBucket
+from server.ratelimit import Rate
 from server.rooms import DIRECT_ROOM_PREFIX, decide_join
 from server.staff import ACTIVITY_WRITE_SECONDS, may_join_group_rooms, may_send
-from server.store import Store, StoreUnavailable, parse_id
+from server.store import RateLimited, Store, StoreUnavailable, parse_id
 
 if TYPE_CHECKING:
     from server.crisis import Crisis
@@ -95,9 +96,14 @@ class Conversation:
         self.conn = conn
         now = ctx.clock()
         s = ctx.settings
-        self.say_bucket = TokenBucket.full(s.rate_per_minute, s.rate_burst, now)
-        self.frame_bucket = TokenBucket.full(
-            s.rate_per_minute * FRAME_RATE_FACTOR, s.rate_burst * FRAME_RATE_FACTOR, now
+        # `say` is paced per person across every socket and process, by the store;
+        # frames per person on this process, by the hub (both survive a reconnect).
+        self.say_rate = Rate(s.rate_per_minute, s.rate_burst)
+        self.frame_bucket = ctx.hub.frame_bucket(
+            conn.person.pid,
+            s.rate_per_minute * FRAME_RATE_FACTOR,
+            s.rate_burst * FRAME_RATE_FACTOR,
+            now,
         )
         self.invites: frozenset[str] = frozenset()
         # For staff: records activity for the idle limit (W14), at most once a minute.
@@ -244,13 +250,16 @@ class Conversation:
         except BaseException:
             await self.ctx.hub.leave(self.conn, room)
             raise
-        rendered: list[Any] = []
         cursor = parse_id(frame.since) if frame.since and not history.reset else (0, 0)
-        for message in history.messages:
-            text = self.ctx.hub.render(message)
-            cursor = parse_id(message.id)
-            if text is not None:
-                rendered.append(_Raw(text))
+        page = bound_history(
+            [(parse_id(m.id), self.ctx.hub.render(m)) for m in history.messages],
+            forward=bool(frame.since) and not history.reset,
+            budget=history_budget(self.conn.outbox_chars),
+        )
+        if page.cursor is not None:
+            cursor = page.cursor
+        more = history.more or page.cut
+        rendered = [_Raw(text) for text in page.messages]
         program_room = self.ctx.settings.program.room(room)
         joined = with_ref(
             {
@@ -258,13 +267,13 @@ class Conversation:
                 "room": room,
                 "name": program_room.name if program_room else "Private chat",
                 "history": rendered,
-                "more": history.more,
+                "more": more,
                 "reset": history.reset,
             },
             frame.ref,
         )
         self.conn.send(_encode_with_raw(joined))
-        self.conn.finish_join(room, cursor, live=not history.more)
+        self.conn.finish_join(room, cursor, live=not more)
         view = self.conn.rooms.get(room)
         if view is not None:
             view.closed = closed
@@ -313,10 +322,6 @@ class Conversation:
             detail = f"a moderator paused your messages; you can write again in {minutes} min"
             self.refuse(ErrorCode.MUTED, detail, frame.ref)
             return
-        if not self.say_bucket.allow(now):
-            wait = self.say_bucket.retry_after()
-            self.refuse(ErrorCode.RATE_LIMITED, f"too many messages; wait {wait:.1f} s", frame.ref)
-            return
         person = self.conn.person
         crisis = self.ctx.crisis if person.is_participant else None
         assessment = crisis.assess(frame.text) if crisis is not None else None
@@ -333,9 +338,20 @@ class Conversation:
 
         self.conn.hold()
         try:
-            result = await self.ctx.store.append(
-                room, person.pid, frame.nonce, seal, self.ctx.settings.retention_seconds
-            )
+            try:
+                result = await self.ctx.store.append(
+                    room,
+                    person.pid,
+                    frame.nonce,
+                    seal,
+                    self.ctx.settings.retention_seconds,
+                    self.say_rate,
+                )
+            except RateLimited as exc:
+                wait = max(0.1, exc.retry_after_seconds)
+                raise Refusal(
+                    ErrorCode.RATE_LIMITED, f"too many messages; wait {wait:.1f} s"
+                ) from None
             if result.created:
                 self.ctx.metrics.messages_stored += 1
             if flagged:

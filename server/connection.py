@@ -93,6 +93,11 @@ class Connection:
         self.writing_since = 0.0
         self._closer: asyncio.Task[None] | None = None
 
+    @property
+    def outbox_chars(self) -> int:
+        """Characters queued and not yet written."""
+        return self._outbox_chars
+
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write_loop(), name="ws-writer")
 

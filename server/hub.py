@@ -19,6 +19,7 @@ from server.crypto import KeyRing
 from server.messages import message_text, unpack
 from server.metrics import Metrics
 from server.protocol import CloseCode, encode
+from server.ratelimit import TokenBucket
 from server.store import Erasure, Store, StoredMessage, parse_id
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,17 @@ class Hub:
         # room ids once kept 300,000 locks, 104 MiB, for good).
         self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
         # Control events by "op": the desk registers its own (queue, to, ended, ...).
-        self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {"close": self._on_close}
+        self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {
+            "close": self._on_close,
+            "removed": self._on_removed,
+        }
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Frames a person may still send on this process, one bucket shared by all their
+        # sockets here, so closing and reopening a socket does not refill it. A frame costs
+        # this process's CPU, so this process's count is the one that protects it; `say`
+        # is also counted across processes, in the store. Kept after the last socket closes
+        # until the bucket is full again (forget_idle_paces).
+        self.paces: dict[str, TokenBucket] = {}
 
     # ---- registry ---------------------------------------------------------------------------
 
@@ -58,6 +68,19 @@ class Hub:
     def close_stalled(self, now: float) -> int:
         """R6: closes sockets whose writes have hung past the send timeout; returns how many."""
         return sum(1 for conns in list(self.people.values()) for c in list(conns) if c.stalled(now))
+
+    def frame_bucket(self, pid: str, per_minute: float, burst: float, now: float) -> TokenBucket:
+        bucket = self.paces.get(pid)
+        if bucket is None:
+            bucket = self.paces[pid] = TokenBucket.full(per_minute, burst, now)
+        return bucket
+
+    def forget_idle_paces(self, now: float) -> None:
+        """Drops the buckets of people with no socket here that have refilled completely:
+        forgetting them changes nothing, and a stranger's reconnects cannot pile them up."""
+        for pid, bucket in list(self.paces.items()):
+            if pid not in self.people and bucket.level(now) >= bucket.burst:
+                del self.paces[pid]
 
     def sockets_of(self, pid: str) -> int:
         return len(self.people.get(pid, ()))
@@ -176,6 +199,15 @@ class Hub:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _on_removed(self, event: dict[str, Any]) -> None:
+        """A moderator removed messages: every socket in the room drops them."""
+        room, ids = str(event["room"]), [str(i) for i in event["ids"]]
+        members = self.rooms.get(room)
+        if members:
+            frame = encode({"type": "erased", "room": room, "ids": ids})
+            for conn in list(members):
+                conn.send(frame)
 
     def on_erased(self, erasure: Erasure) -> None:
         for conn in list(self.people.get(erasure.pid, ())):

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from server.ratelimit import Rate
+
 HISTORY_LATEST = 50  # PROTOCOL.md: a join without `since` returns the latest 50 messages
 HISTORY_PAGE = 200  # PROTOCOL.md: a join with `since` returns at most 200, then `more`
 DEDUP_SECONDS = 86_400  # PROTOCOL.md: nonces are remembered at least 24 h per participant
@@ -21,6 +23,15 @@ PRESENCE_TTL_MS = 90_000  # a crashed process's members drop out of counts withi
 
 class StoreUnavailable(Exception):
     """The backing store did not answer; nothing was applied that the caller can rely on."""
+
+
+class RateLimited(Exception):
+    """The author sent faster than its rate, counted across every socket and process;
+    nothing was stored."""
+
+    def __init__(self, retry_after_seconds: float) -> None:
+        super().__init__(f"retry after {retry_after_seconds:.1f} s")
+        self.retry_after_seconds = retry_after_seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +111,22 @@ class Store(Protocol):
     async def unsubscribe(self, room: str) -> None: ...
 
     async def append(
-        self, room: str, author: str, nonce: str, seal: Sealer, retention_seconds: float
-    ) -> AppendResult: ...
+        self,
+        room: str,
+        author: str,
+        nonce: str,
+        seal: Sealer,
+        retention_seconds: float,
+        rate: Rate | None = None,
+    ) -> AppendResult:
+        """Stores one message, unless `nonce` was seen (the first id comes back) or, with
+        `rate`, the author is over it (RateLimited; a resent duplicate is never limited)."""
+        ...
+
+    async def remove(self, room: str, message_id: str) -> bool:
+        """Removes one message (a moderator's decision); every process tells the room's
+        sockets. False when it was not there."""
+        ...
 
     async def history(self, room: str, since: str | None) -> History: ...
 

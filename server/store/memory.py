@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from server.ratelimit import Rate, gcra
 from server.store import (
     DEDUP_SECONDS,
     HISTORY_LATEST,
@@ -24,6 +25,7 @@ from server.store import (
     Erasure,
     History,
     Listener,
+    RateLimited,
     Sealer,
     Session,
     StoredMessage,
@@ -32,6 +34,8 @@ from server.store import (
     parse_id,
     pid_of_member,
 )
+
+PACE_PRUNE_MIN = 1_024  # authors' paces kept before the first sweep of stale ones
 
 
 @dataclass
@@ -52,6 +56,8 @@ class MemoryStore:
         self._rooms: dict[str, _Room] = {}
         self._subscribed: set[str] = set()
         self._dedup: dict[str, tuple[dict[str, str], float]] = {}
+        self._pace: dict[str, int] = {}  # author -> GCRA arrival time, ms (server.ratelimit)
+        self._pace_prune_at = PACE_PRUNE_MIN
         self._authored: dict[str, list[tuple[str, str]]] = {}
         self._reports: list[tuple[tuple[int, int], dict[str, str | bytes]]] = []
         self._keys: dict[str, tuple[bytes, float]] = {}
@@ -108,7 +114,13 @@ class MemoryStore:
         self._subscribed.discard(room)
 
     async def append(
-        self, room: str, author: str, nonce: str, seal: Sealer, retention_seconds: float
+        self,
+        room: str,
+        author: str,
+        nonce: str,
+        seal: Sealer,
+        retention_seconds: float,
+        rate: Rate | None = None,
     ) -> AppendResult:
         now = self._clock()
         dedup, dedup_expiry = self._dedup.get(author, ({}, 0.0))
@@ -118,6 +130,16 @@ class MemoryStore:
         prior = dedup.get(nonce)
         if prior is not None:
             return AppendResult(prior, created=False)
+        if rate is not None:
+            now_ms = int(now * 1000)
+            allowed, tat, wait_ms = gcra(self._pace.get(author, 0), now_ms, rate)
+            if not allowed:
+                raise RateLimited(wait_ms / 1000)
+            self._pace[author] = tat
+            if len(self._pace) > self._pace_prune_at:
+                # A pace in the past limits nothing: forget it, so idle authors cost nothing.
+                self._pace = {a: t for a, t in self._pace.items() if t > now_ms}
+                self._pace_prune_at = max(PACE_PRUNE_MIN, 2 * len(self._pace))
         state = self._room(room)
         new = next_id(state.last, int(now * 1000))
         message_id = format_id(new)
@@ -164,6 +186,16 @@ class MemoryStore:
         if wanted not in state.entries:
             return None
         return self._stored(room, wanted, state)
+
+    async def remove(self, room: str, message_id: str) -> bool:
+        state = self._room(room)
+        key = parse_id(message_id)
+        if key not in state.entries:
+            return False
+        del state.entries[key]
+        state.ids.remove(key)
+        await self.publish_control({"op": "removed", "room": room, "ids": [message_id]})
+        return True
 
     async def publish_control(self, event: dict[str, Any]) -> None:
         if self._listener is not None:

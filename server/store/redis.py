@@ -31,6 +31,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
+from server.ratelimit import Rate
 from server.store import (
     DEDUP_SECONDS,
     HISTORY_LATEST,
@@ -40,6 +41,7 @@ from server.store import (
     Erasure,
     History,
     Listener,
+    RateLimited,
     Sealer,
     Session,
     StoredMessage,
@@ -79,15 +81,27 @@ local function last_generated(key)
 end
 """
 
-# KEYS: stream, dedup hash, author index. ARGV: id, nonce, key id, blob, retention ms,
-# dedup ms, channel, room. Returns {1, id} stored, {0, id} duplicate, {2, last} id too low.
+# KEYS: stream, dedup hash, author index, author's pace. ARGV: id, nonce, key id, blob,
+# retention ms, dedup ms, channel, room, now ms, interval ms, tolerance ms (interval 0: no
+# rate). Returns {1, id} stored, {0, id} duplicate, {2, last} id too low, {3, ms} over the
+# rate: wait ms. The pace is server.ratelimit.gcra, in the same round trip as the append.
 APPEND_LUA = (
     _ID_CMP
     + """
 local prior = redis.call('HGET', KEYS[2], ARGV[2])
 if prior then return {0, prior} end
+local now, interval, tolerance = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
+local pace = 0
+if interval > 0 then
+  local start = math.max(tonumber(redis.call('GET', KEYS[4]) or '0'), now)
+  if start - now > tolerance then return {3, tostring(start - now - tolerance)} end
+  pace = start + interval
+end
 local last = last_generated(KEYS[1])
 if cmp(ARGV[1], last) <= 0 then return {2, last} end
+if interval > 0 then
+  redis.call('SET', KEYS[4], pace, 'PX', pace - now)
+end
 redis.call('XADD', KEYS[1], ARGV[1], 'k', ARGV[3], 'd', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
@@ -374,11 +388,18 @@ class RedisStore:
         return proposed
 
     async def append(
-        self, room: str, author: str, nonce: str, seal: Sealer, retention_seconds: float
+        self,
+        room: str,
+        author: str,
+        nonce: str,
+        seal: Sealer,
+        retention_seconds: float,
+        rate: Rate | None = None,
     ) -> AppendResult:
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
         attempts = 0
         retention_ms = int(retention_seconds * 1000)
+        interval, tolerance = (rate.interval_ms, rate.tolerance_ms) if rate else (0, 0)
 
         def add() -> tuple[Any, ...]:
             message_id = format_id(self._proposal(room))
@@ -386,10 +407,11 @@ class RedisStore:
             return (
                 "EVALSHA",
                 self._sha["append"],
-                3,
+                4,
                 self._stream(room),
                 f"{self._p}dedup:{author}",
                 f"{self._p}by:{author}",
+                f"{self._p}pace:{author}",
                 message_id,
                 f"{room} {nonce}",  # a nonce names one message in one room
                 key_id,
@@ -398,11 +420,16 @@ class RedisStore:
                 DEDUP_SECONDS * 1000,
                 self._channel(room),
                 room,
+                int(self._clock() * 1000),
+                interval,
+                tolerance,
             )
 
         def done(reply: Any) -> Any:
             nonlocal attempts
             status, value = int(reply[0]), reply[1].decode()
+            if status == 3:
+                raise RateLimited(int(value) / 1000)
             if status == 2:
                 attempts += 1
                 if attempts >= APPEND_RETRIES:
@@ -527,6 +554,14 @@ class RedisStore:
         pipe.publish(self._control(), json.dumps({"op": "erase", "pid": pid, "ids": ids_by_room}))
         await self._call(pipe.execute())
         return Erasure(pid, ids_by_room)
+
+    async def remove(self, room: str, message_id: str) -> bool:
+        event = {"op": "removed", "room": room, "ids": [message_id]}
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.xdel(self._stream(room), message_id)
+        pipe.publish(self._control(), json.dumps(event))
+        removed, _ = await self._call(pipe.execute())
+        return bool(removed)
 
     async def end_session(self, digest: str, pid: str) -> None:
         pipe = self._redis.pipeline(transaction=False)

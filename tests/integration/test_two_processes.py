@@ -320,6 +320,33 @@ async def test_simultaneous_upgrades_cannot_race_past_the_socket_cap(pair: Pair)
             await p.close()
 
 
+async def test_a_reconnecting_person_cannot_outrun_the_say_rate(pair: Pair) -> None:
+    # Buckets once belonged to a socket: one session stored 200 messages in 0.2 s over 20
+    # sockets. The pace is the person's, in Redis, whichever process and socket they use.
+    cookie = new_participant(pair[0].base)
+    stored = refused = 0
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for n in range(20):
+        person = await Participant(pair[n % 2], cookie).connect()
+        await person.join("general")
+        nonces = [secrets.token_hex(8) for _ in range(10)]
+        for nonce in nonces:
+            await person.send(type="say", room="general", text="again", nonce=nonce, ref=nonce)
+        for nonce in nonces:
+            answer = await person.answer(nonce)
+            if answer["type"] == "ack":
+                stored += 1
+            else:
+                assert answer["code"] == "rate_limited", answer
+                refused += 1
+        await person.close()
+    elapsed = loop.time() - started
+    # The default: 100 a minute, 10 at once.
+    assert stored <= 10 + elapsed * 100 / 60 + 1, (stored, elapsed)
+    assert stored + refused == 200
+
+
 async def dump_redis(url: str, prefix: str) -> list[bytes]:
     client = aioredis.from_url(url)
     values: list[bytes] = []

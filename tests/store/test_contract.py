@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
+from server.ratelimit import Rate
 from server.store import (
     HISTORY_LATEST,
     HISTORY_PAGE,
     Erasure,
+    RateLimited,
     Session,
     Store,
     StoredMessage,
@@ -36,6 +39,7 @@ class Recorder:
     messages: list[StoredMessage] = field(default_factory=list)
     signals: list[tuple[str, str, str]] = field(default_factory=list)
     erasures: list[Erasure] = field(default_factory=list)
+    controls: list[dict[str, Any]] = field(default_factory=list)
 
     def on_message(self, message: StoredMessage) -> None:
         self.messages.append(message)
@@ -45,6 +49,9 @@ class Recorder:
 
     def on_erased(self, erasure: Erasure) -> None:
         self.erasures.append(erasure)
+
+    def on_control(self, event: dict[str, Any]) -> None:
+        self.controls.append(event)
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
@@ -273,3 +280,43 @@ async def test_message_lookup(harness: Harness) -> None:
     found = await harness.store.message("general", result.id)
     assert found is not None and found.blob.startswith(b"find me")
     assert await harness.store.message("general", "1-0") is None
+
+
+async def test_append_paces_each_author_whatever_socket_or_process_sends(harness: Harness) -> None:
+    rate = Rate(per_minute=60, burst=3)  # one a second, three at once
+
+    async def send(text: str, author: str = "alice", nonce: str | None = None) -> str:
+        result = await harness.store.append(
+            "general", author, nonce or text, sealer(text), RETENTION, rate
+        )
+        return result.id
+
+    first = await send("one")
+    await send("two")
+    await send("three")
+    with pytest.raises(RateLimited) as refused:
+        await send("four")
+    assert 0.9 <= refused.value.retry_after_seconds <= 1.0
+    # Nothing was stored for the refused one, and a resend of a stored one is no new message.
+    history = await harness.store.history("general", None)
+    assert [m.blob.split(b"|")[0] for m in history.messages] == [b"one", b"two", b"three"]
+    assert await send("again", nonce="one") == first
+    assert await send("hello", author="bob")  # another author has a pace of their own
+    harness.clock.now += 1.0
+    await send("four")
+    with pytest.raises(RateLimited):
+        await send("five")
+    # Without a rate, nothing is paced (staff tools, imports).
+    await harness.store.append("general", "alice", "free", sealer("free"), RETENTION)
+
+
+async def test_a_removed_message_is_gone_and_every_process_is_told(harness: Harness) -> None:
+    kept = await say(harness, "general", "kept")
+    doomed = await say(harness, "general", "doomed")
+    assert await harness.store.remove("general", doomed.id) is True
+    assert await harness.store.message("general", doomed.id) is None
+    history = await harness.store.history("general", None)
+    assert [m.id for m in history.messages] == [kept.id]
+    event = {"op": "removed", "room": "general", "ids": [doomed.id]}
+    await until(lambda: event in harness.listener.controls)
+    assert await harness.store.remove("general", doomed.id) is False
