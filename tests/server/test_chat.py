@@ -12,6 +12,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from server.app import create_app
 from server.config import Settings
+from server.crypto import KeyRing
+from server.hub import Hub
+from server.metrics import Metrics
 from server.store import History, StoreUnavailable
 from server.store.memory import MemoryStore
 
@@ -126,6 +129,33 @@ def test_garbage_frames_pay_for_the_rate_limit_too(setup: tuple[TestClient, Fail
             codes.append(ws.receive_json()["code"])
         assert codes[:100] == ["bad_json"] * 100
         assert "rate_limited" in codes[100:]
+
+
+def test_the_frame_pace_is_the_persons_not_the_sockets(
+    setup: tuple[TestClient, FailingStore],
+) -> None:
+    client, _ = setup
+    headers = {"origin": BASE, "cookie": cookie(client)}
+    codes = []
+    # A new socket of the same person, again and again, once refilled the bucket each time.
+    for _ in range(4):
+        with client.websocket_connect("/ws", headers=headers) as ws:
+            ws.receive_json()
+            for n in range(40):
+                ws.send_json({"type": "ping", "ref": str(n)})
+                codes.append(ws.receive_json()["type"])
+    assert codes[:100] == ["pong"] * 100
+    assert codes[100:].count("error") >= 55  # a few refill while the test runs
+
+
+def test_a_persons_frame_pace_is_forgotten_only_once_refilled() -> None:
+    hub = Hub(MemoryStore(), KeyRing.ephemeral(), Metrics())
+    bucket = hub.frame_bucket("p1", per_minute=60, burst=2, now=0.0)
+    assert bucket.allow(0.0) and bucket.allow(0.0) and not bucket.allow(0.0)
+    hub.forget_idle_paces(1.0)  # one token back of two: still limiting
+    assert hub.frame_bucket("p1", 60, 2, 1.0) is bucket
+    hub.forget_idle_paces(2.5)
+    assert "p1" not in hub.paces
 
 
 def test_the_embedded_store_offers_no_one_to_one_support(
