@@ -1,5 +1,5 @@
 """Moderator review over HTTP: flagged messages, held alerts and reports with their context;
-dismiss, warn, mute, ban, escalate; the lexicon moderators can change without a restart.
+dismiss, warn, mute, ban, escalate, remove the message; the lexicon moderators can change without a restart.
 
 Every view and every action is written to the audit log first (who, what, which item, when,
 why; never content): no audit record, no access. Moderators see flagged items and their
@@ -40,7 +40,7 @@ MAX_REASON_CHARS = 500
 MAX_WARNING_CHARS = 1_000
 MAX_MUTE_MINUTES = 7 * 24 * 60  # a week; longer is a ban
 ACTIONS = {"dismiss": "dismissed", "warn": "warned", "mute": "muted", "ban": "banned",
-           "escalate": "escalated"}  # fmt: skip
+           "escalate": "escalated", "remove": "removed"}  # fmt: skip
 # Entry ids go into the audit log as targets, which take ids only (server/audit.py).
 ENTRY_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 WARNING_DEFAULT = (
@@ -200,6 +200,8 @@ class ReviewWeb:
         author = self._author(message)
         if action in ("warn", "mute", "ban") and author is None:
             return error(400, "bad_request", "the message is gone, or was not a participant's")
+        if action == "remove" and message is None:
+            return error(400, "bad_request", "the message is gone already")
         uid, now = login.account.uid, self.clock()
         await self.audit.record(uid, f"review.{action}", item.id, reason.strip(), room=item.room)
         if action == "warn" and author:
@@ -213,6 +215,10 @@ class ReviewWeb:
         elif action == "ban" and author:
             await self.review.ban(author, self.retention_seconds)
             await self.store.publish_control({"op": "ban", "pid": author})
+        elif action == "remove":
+            # The room loses the message at once on every process; the review item, its
+            # evidence and the audit record stay, as the record of what was decided.
+            await self.store.remove(item.room, item.message)
         elif action == "escalate":
             # A human decided: no hourly cap applies.
             text_of = self._frame(message) if message else None

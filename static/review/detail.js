@@ -106,7 +106,7 @@ function showFields() {
   byId("warn-field").hidden = action !== "warn";
   byId("mute-field").hidden = action !== "mute";
   byId("action-submit").textContent =
-    { dismiss: "Dismiss", warn: "Send warning", mute: "Mute", ban: "Ban…", escalate: "Escalate" }[action] || "Apply";
+    { dismiss: "Dismiss", warn: "Send warning", mute: "Mute", ban: "Ban…", escalate: "Escalate", remove: "Remove message" }[action] || "Apply";
   byId("action-submit").classList.toggle("btn-danger", action === "ban");
   byId("action-submit").classList.toggle("btn-primary", action !== "ban");
 }

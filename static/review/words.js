@@ -9,6 +9,7 @@ export const STATUS = {
   muted: "Muted",
   banned: "Banned",
   escalated: "Escalated",
+  removed: "Removed",
 };
 
 export const CATEGORY = {

@@ -218,6 +218,39 @@ async def test_a_report_is_reviewed_with_its_reason(review_pair: Pair) -> None:
     assert b.hello["you"]["name"] not in json.dumps(detail)  # the reporter is not recorded
 
 
+async def test_a_moderator_removes_a_message_from_the_room_on_every_process(
+    review_pair: Pair,
+) -> None:
+    mod = await moderator(review_pair[0])
+    a = await writer(review_pair[0], "early-days")
+    b = await writer(review_pair[1], "early-days")
+    target = (await a.say("early-days", "go back to using, nobody wants you here", "r1"))["id"]
+    await b.expect("message", id=target)
+    await b.send(type="report", room="early-days", message=target, reason="cruel", ref="rep")
+    await b.expect("reported", ref="rep")
+    item = find(mod, target)["id"]
+    status, body = mod.post(f"/api/review/items/{item}/action", {"action": "remove"})
+    assert status == 400  # a reason is required, and nothing changed
+    assert find(mod, target)["status"] == "open"
+    status, body = mod.post(
+        f"/api/review/items/{item}/action", {"action": "remove", "reason": "cruel to a member"}
+    )
+    assert (status, body["status"]) == (200, "removed")
+    for person in (a, b):  # both processes tell their sockets in the room
+        erased = await person.expect("erased", room="early-days")
+        assert erased["ids"] == [target]
+    late = await writer(review_pair[1], "early-days")
+    joined = next(f for f in late.frames if f.get("type") == "joined")
+    assert target not in [m["id"] for m in joined["history"]]
+    status, body = mod.post(
+        f"/api/review/items/{item}/action", {"action": "remove", "reason": "again"}
+    )
+    assert (status, body["error"]) == (400, "bad_request")  # gone already
+    tail = cli(review_pair[0].env, "tail", "-n", "20", "--json")
+    actions = [json.loads(line) for line in tail.stdout.splitlines()]
+    assert [r["action"] for r in actions if r["target"] == item][-1] == "review.remove"
+
+
 async def test_a_lexicon_entry_changes_scanning_on_every_process(review_pair: Pair) -> None:
     mod = await moderator(review_pair[0])
     phrase = "walking into the lake tonight"
