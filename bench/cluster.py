@@ -42,6 +42,7 @@ def cluster(processes: int, name: str, **extra_env: str) -> Iterator[Cluster]:
         "PEERLINE_REDIS_PREFIX": f"bench{secrets.token_hex(4)}:",
         "PEERLINE_DATA_KEYS": generate_key_line(),
         "PEERLINE_SESSIONS_PER_ADDRESS_PER_HOUR": "100000",
+        "PEERLINE_UPGRADES_PER_ADDRESS_PER_MINUTE": "1000000",
         **extra_env,
     }
     servers: list[ServerHandle] = []

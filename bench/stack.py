@@ -168,6 +168,7 @@ class Stack:
                 "PEERLINE_RATE_PER_MINUTE": "1000000",
                 "PEERLINE_RATE_BURST": "100000",
                 "PEERLINE_SESSIONS_PER_ADDRESS_PER_HOUR": "1000000",
+                "PEERLINE_UPGRADES_PER_ADDRESS_PER_MINUTE": "1000000",
             }
         env |= self.extra_env
         for _ in range(self.processes):

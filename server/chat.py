@@ -50,7 +50,7 @@ from server.protocol import (
     with_ref,
 )
 from server.ratelimit import Rate
-from server.rooms import DIRECT_ROOM_PREFIX, decide_join
+from server.rooms import DIRECT_ROOM_PREFIX, decide_join, tries_invite
 from server.staff import ACTIVITY_WRITE_SECONDS, may_join_group_rooms, may_send
 from server.store import RateLimited, Store, StoreUnavailable, parse_id
 
@@ -75,6 +75,7 @@ TYPING_INTERVAL_SECONDS = 1.0  # PROTOCOL.md: at most one typing signal a second
 # Any frame, not only `say`, costs a token from a second, looser bucket, so a flood of joins
 # or pings cannot be used to keep the process busy.
 FRAME_RATE_FACTOR = 10
+INVITE_WINDOW_SECONDS = 60  # PEERLINE_INVITE_ATTEMPTS_PER_MINUTE counts a minute
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,7 @@ class Conversation:
             now,
         )
         self.invites: frozenset[str] = frozenset()
+        self.address = ""  # the keyed hash of the client's address, for per-address limits
         # For staff: records activity for the idle limit (W14), at most once a minute.
         self.touch: Callable[[], Awaitable[None]] | None = None
         self.touched = now
@@ -299,6 +301,15 @@ class Conversation:
                 self.refuse(ErrorCode.NO_SUCH_ROOM, "there is no such room", frame.ref)
                 return False
             return True
+        if tries_invite(program, frame.room, invites=self.invites, invite=frame.invite):
+            limit = self.ctx.settings.invite_attempts_per_minute
+            store = self.ctx.store
+            tries = (
+                await store.count_recent(f"inv:s:{person.pid}", INVITE_WINDOW_SECONDS),
+                await store.count_recent(f"inv:a:{self.address}", INVITE_WINDOW_SECONDS),
+            )
+            if max(tries) > limit:
+                raise Refusal(ErrorCode.RATE_LIMITED, "too many invite codes tried; wait a minute")
         decision = decide_join(program, frame.room, invites=self.invites, invite=frame.invite)
         if decision.error is not None:
             self.refuse(decision.error, decision.detail, frame.ref)

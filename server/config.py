@@ -104,6 +104,10 @@ class Settings:
     trusted_proxies: tuple[IPNetwork, ...] = ()
     # Seconds a request has to arrive whole, headers and body (server/deadline.py).
     read_deadline_seconds: float = 10.0
+    # WebSocket upgrades from one client address in a minute, across processes.
+    upgrades_per_address_per_minute: int = 120
+    # Invite codes one session, and one address, may try in a minute (each is counted).
+    invite_attempts_per_minute: int = 10
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> Settings:
@@ -130,6 +134,14 @@ class Settings:
             program=load_program(config_path),
             trusted_proxies=_networks(env, "PEERLINE_TRUSTED_PROXIES"),
             read_deadline_seconds=_positive(env, "PEERLINE_READ_DEADLINE_SECONDS", 10.0),
+            # A clinic's Wi-Fi with 40 phones reconnecting at once after an outage (3 tabs
+            # at most each) stays below 120; a script opening sockets in a loop does not.
+            upgrades_per_address_per_minute=_whole(
+                env, "PEERLINE_UPGRADES_PER_ADDRESS_PER_MINUTE", 120
+            ),
+            # A person typing a code from a flyer gets it right in a few tries; 4,700
+            # guesses a second once came from one address.
+            invite_attempts_per_minute=_whole(env, "PEERLINE_INVITE_ATTEMPTS_PER_MINUTE", 10),
         )
 
 

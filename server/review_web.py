@@ -1,5 +1,6 @@
 """Moderator review over HTTP: flagged messages, held alerts and reports with their context;
-dismiss, warn, mute, ban, escalate, remove the message; the lexicon moderators can change without a restart.
+dismiss, warn, mute, ban, escalate, remove the message; the lexicon moderators can change
+without a restart.
 
 Every view and every action is written to the audit log first (who, what, which item, when,
 why; never content): no audit record, no access. Moderators see flagged items and their

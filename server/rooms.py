@@ -17,6 +17,17 @@ class JoinDecision:
     remember_invite: bool = False
 
 
+def tries_invite(
+    program: Program, room_id: str, *, invites: frozenset[str], invite: str | None
+) -> bool:
+    """Whether this join tries an invite code (and so counts against the attempt limit):
+    an invite-only room this session has not been let into, with a code."""
+    room = program.room(room_id)
+    return (
+        invite is not None and room is not None and room.access != "open" and room_id not in invites
+    )
+
+
 def decide_join(
     program: Program,
     room_id: str,

@@ -42,6 +42,10 @@ SESSION_RECHECK_SECONDS = 30 * 60  # W7: sockets re-validate their session every
 # absolute limit, and there are few of them.
 STAFF_RECHECK_SECONDS = 5.0
 CLOSE_TOO_MANY_SOCKETS = 4003  # retry range: the person may close another tab and come back
+UPGRADE_WINDOW_SECONDS = 60
+# The page reconnects with backoff from 0.5 s, doubling: a flaky phone with three tabs makes
+# a handful a minute; a script that reconnects to refill its limits makes thousands.
+UPGRADES_PER_SESSION_PER_MINUTE = 30
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
@@ -92,6 +96,16 @@ class RawSocket:
 
 def error(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> Response:
     return JSONResponse({"error": code, "detail": detail}, status, headers=headers)
+
+
+async def deny(ws: WebSocket, detail: str) -> None:
+    """Refuses an upgrade with 429 `rate_limited` where the server can answer an upgrade
+    with HTTP (uvicorn can); elsewhere with a close before accept, which is a 403."""
+    if "websocket.http.response" in ws.scope.get("extensions", {}):
+        headers = {"Retry-After": str(UPGRADE_WINDOW_SECONDS)}
+        await ws.send_denial_response(error(429, "rate_limited", detail, headers))
+    else:
+        await ws.close(CloseCode.POLICY)
 
 
 # The JSON APIs take small objects (a consent, a login, a review action): 64 KiB is far above
@@ -203,12 +217,7 @@ class Web:
             or body.get("consent_version") != program.consent_version
         ):
             return error(400, "consent_required", "accept the current consent version to continue")
-        address = client_address(
-            request.client.host if request.client else None,
-            request.headers.get("x-forwarded-for"),
-            self.ctx.settings.trusted_proxies,
-        )
-        bucket = "addr:" + await self.addresses.digest(address, self.ctx.clock())
+        bucket = "addr:" + await self.address_digest(request)
         if (
             await self.ctx.store.count_recent(bucket, ADDRESS_WINDOW_SECONDS)
             > self.ctx.settings.sessions_per_address_per_hour
@@ -318,6 +327,12 @@ class Web:
         as_staff = ws.query_params.get("as") == "staff"
         invites: frozenset[str] = frozenset()
         try:
+            address = await self.address_digest(ws)
+            if await self._over(
+                f"up:a:{address}", self.ctx.settings.upgrades_per_address_per_minute
+            ):
+                await deny(ws, "too many connections from this address; wait a minute")
+                return
             if as_staff:
                 person = await self.staff.person(ws) if self.staff else None
             else:
@@ -329,6 +344,11 @@ class Web:
                     person = Person(
                         session.pid, session.name, "participant", ("participant",), digest
                     )
+            if person is not None and await self._over(
+                f"up:s:{person.pid}", UPGRADES_PER_SESSION_PER_MINUTE
+            ):
+                await deny(ws, "reconnecting too often; wait a minute")
+                return
             direct_rooms = await self.ctx.desk.rooms_of(person) if person and self.ctx.desk else []
         except StoreUnavailable:
             person = None
@@ -341,6 +361,7 @@ class Web:
         conn.start()
         chat = Conversation(self.ctx, conn)
         chat.invites = invites
+        chat.address = address
         conn.send(chat.hello(direct_rooms))  # PROTOCOL.md: always the first server frame
         if hub.sockets_of(person.pid) >= MAX_SOCKETS_PER_PERSON:
             conn.send(error_frame(ErrorCode.TOO_MANY_SOCKETS, "close another Peerline tab first"))
@@ -369,6 +390,18 @@ class Web:
             await conn.drain_and_stop()
             if as_staff:
                 await self._staff_disconnected(conn)
+
+    async def address_digest(self, conn: HTTPConnection) -> str:
+        """The keyed hash of the client's address (never the address itself)."""
+        address = client_address(
+            conn.client.host if conn.client else None,
+            conn.headers.get("x-forwarded-for"),
+            self.ctx.settings.trusted_proxies,
+        )
+        return await self.addresses.digest(address, self.ctx.clock())
+
+    async def _over(self, key: str, limit: int) -> bool:
+        return await self.ctx.store.count_recent(key, UPGRADE_WINDOW_SECONDS) > limit
 
     async def _sanctioned(self, conn: Connection) -> bool:
         """A banned participant's socket is closed with 4501; a muted one learns until when."""

@@ -46,6 +46,8 @@ def app_server(redis_server: RedisServer) -> Iterator[ServerProcess]:
             # rate limit is not what these tests are about.
             "PEERLINE_RATE_PER_MINUTE": "60000",
             "PEERLINE_RATE_BURST": "1000",
+            # Every page connects from 127.0.0.1.
+            "PEERLINE_UPGRADES_PER_ADDRESS_PER_MINUTE": "10000",
         }
     )
     yield server

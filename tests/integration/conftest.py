@@ -20,7 +20,10 @@ def redis_env(redis: RedisServer, **extra: str) -> dict[str, str]:
         "PEERLINE_REDIS_URL": redis.url,
         "PEERLINE_REDIS_PREFIX": new_prefix(),
         "PEERLINE_DATA_KEYS": data_keys(),
+        # Every test connects from 127.0.0.1: the per-address limits are lifted here and
+        # tested with their own settings.
         "PEERLINE_SESSIONS_PER_ADDRESS_PER_HOUR": "10000",
+        "PEERLINE_UPGRADES_PER_ADDRESS_PER_MINUTE": "10000",
         **extra,
     }
 

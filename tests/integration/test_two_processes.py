@@ -516,3 +516,41 @@ def test_a_half_sent_request_is_cut_off_at_the_read_deadline() -> None:
             await person.close()
 
         asyncio.run(socket_outlives_the_deadline())
+
+
+def test_upgrades_are_limited_per_address_and_per_session_across_processes(
+    redis_server: RedisServer,
+) -> None:
+    env = redis_env(redis_server, PEERLINE_UPGRADES_PER_ADDRESS_PER_MINUTE="40")
+    servers = [start_server(env), start_server(env)]
+
+    async def upgrade(server: ServerProcess, cookie: str) -> int:
+        """101 and a hello, or the HTTP status the upgrade got."""
+        try:
+            async with websockets.connect(
+                server.ws_url, origin=server.base, additional_headers={"cookie": cookie}
+            ) as ws:
+                assert json.loads(await ws.recv())["type"] == "hello"
+                return 101
+        except websockets.InvalidStatus as refused:
+            assert refused.response.status_code == 429
+            assert json.loads(refused.response.body)["error"] == "rate_limited"
+            assert refused.response.headers["Retry-After"] == "60"
+            return 429
+
+    async def run() -> None:
+        # One session reconnecting on both processes: 30 a minute, then refused.
+        cookie = new_participant(servers[0].base)
+        per_session = [await upgrade(servers[n % 2], cookie) for n in range(32)]
+        assert per_session == [101] * 30 + [429] * 2
+        # Other sessions from the same address: the address's 40 a minute, counted across
+        # both processes (32 above, 8 more here), then refused for everyone there.
+        others = [new_participant(servers[0].base) for _ in range(10)]
+        per_address = [await upgrade(servers[n % 2], c) for n, c in enumerate(others)]
+        assert per_address == [101] * 8 + [429] * 2
+
+    try:
+        asyncio.run(run())
+    finally:
+        for server in servers:
+            server.stop()

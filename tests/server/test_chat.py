@@ -158,6 +158,29 @@ def test_a_persons_frame_pace_is_forgotten_only_once_refilled() -> None:
     assert "p1" not in hub.paces
 
 
+def test_invite_codes_are_rate_limited_per_session_and_per_address(
+    setup: tuple[TestClient, FailingStore],
+) -> None:
+    client, _ = setup
+    answers = []
+    with connect(client) as ws:
+        ws.receive_json()
+        for n in range(12):
+            ws.send_json({"type": "join", "room": "officers", "invite": f"GUESS-{n}", "ref": "j"})
+            answers.append(ws.receive_json()["code"])
+        # Joining an open room is not an invite attempt and is not held up.
+        ws.send_json({"type": "join", "room": "general", "ref": "g"})
+        assert ws.receive_json()["type"] == "joined"
+    assert answers[:10] == ["invite_required"] * 10
+    assert answers[10:] == ["rate_limited"] * 2
+    # A fresh session from the same address is still held back: 4,700 guesses a second once
+    # came from one address over many sessions.
+    with connect(client) as ws:
+        ws.receive_json()
+        ws.send_json({"type": "join", "room": "officers", "invite": "GUESS-X", "ref": "j"})
+        assert ws.receive_json()["code"] == "rate_limited"
+
+
 def test_the_embedded_store_offers_no_one_to_one_support(
     setup: tuple[TestClient, FailingStore],
 ) -> None:
