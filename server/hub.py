@@ -205,7 +205,7 @@ class Hub:
         room, ids = str(event["room"]), [str(i) for i in event["ids"]]
         members = self.rooms.get(room)
         if members:
-            frame = encode({"type": "erased", "room": room, "ids": ids})
+            frame = encode({"type": "erased", "room": room, "ids": ids, "by": "moderator"})
             for conn in list(members):
                 conn.send(frame)
 

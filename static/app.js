@@ -730,7 +730,11 @@ function onSayError(item, code, detail) {
 function onErased(frame) {
   if (frame.room !== state.room || !Array.isArray(frame.ids)) return;
   const removed = messages.removeIds(frame.ids.map(String));
-  if (removed) setStatus("chat-status", "Someone erased their messages.");
+  if (!removed) return;
+  setStatus(
+    "chat-status",
+    frame.by === "moderator" ? "A moderator removed a message." : "Someone erased their messages.",
+  );
 }
 
 function onNotice(frame) {

@@ -225,6 +225,29 @@ def test_ban_after_confirmation_ends_the_session_calmly(
         person.assert_only_app_requests()
 
 
+def test_a_removed_message_leaves_every_screen(people: People, staff_account: Accounts) -> None:
+    t = tag()
+    writer, reader = people(PHONE), people(PHONE)
+    for person in (writer, reader):
+        person.accept()
+        person.join("Early days")
+    flagged = f"I keep thinking about suicide and nobody cares {t}"
+    write_flagged(writer, flagged)
+    expect(reader.messages(flagged)).to_have_count(1)
+
+    reviewer = moderator(people, staff_account)
+    page = reviewer.page
+    item(reviewer, writer, flagged).click()
+    expect(page.locator("#context li.is-target")).to_contain_text(flagged)
+    act(reviewer, "Remove the message", "the writer asked us to take it down")
+    expect(page.locator("#items-status")).to_contain_text("removed")
+    for person in (writer, reader):
+        expect(person.messages(flagged)).to_have_count(0)
+    expect(reader.page.locator("#chat-status")).to_have_text("A moderator removed a message.")
+    for person in (writer, reader, reviewer):
+        person.assert_only_app_requests()
+
+
 def test_lexicon_entry_changes_what_is_flagged(people: People, staff_account: Accounts) -> None:
     word = f"zorb{letters()}"
     phrase = f"{word} quennic"

@@ -238,7 +238,7 @@ async def test_a_moderator_removes_a_message_from_the_room_on_every_process(
     assert (status, body["status"]) == (200, "removed")
     for person in (a, b):  # both processes tell their sockets in the room
         erased = await person.expect("erased", room="early-days")
-        assert erased["ids"] == [target]
+        assert erased["ids"] == [target] and erased["by"] == "moderator"
     late = await writer(review_pair[1], "early-days")
     joined = next(f for f in late.frames if f.get("type") == "joined")
     assert target not in [m["id"] for m in joined["history"]]
