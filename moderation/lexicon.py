@@ -322,6 +322,12 @@ class Lexicon:
                 for rule in self._squashable:
                     squashed = rule.pattern.squashed
                     assert squashed is not None  # only squashable rules are in the list
+                    anchors = rule.pattern.anchors
+                    # A squashed match holds its words' letters as they are, so one anchor
+                    # must be in the run: a substring test skips almost every rule (2,000
+                    # split letters took 12 ms when each rule's regex searched the run).
+                    if anchors is not None and not any(a in view for a in anchors):
+                        continue
                     for match in squashed.finditer(view):
                         a, b = match.span()
                         if b > a and word_ends[b - 1] and any(inside[a:b]):
