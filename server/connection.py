@@ -138,8 +138,12 @@ class Connection:
         self._wake()
 
     async def _close_socket(self, code: int, reason: str) -> None:
+        # No deadline of our own: a close frame waits behind what the transport still holds,
+        # and giving up on it left a reader that resumed later with an open socket that no
+        # longer carried anything (it never learnt it was closed). A peer that never reads
+        # again misses the transport's heartbeat pongs and is cut off by that.
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._socket.close(code, reason), SEND_TIMEOUT_SECONDS)
+            await self._socket.close(code, reason)
 
     async def _write_loop(self) -> None:
         loop = asyncio.get_running_loop()

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from server import connection
 from server.connection import OUTBOX_MAX_FRAMES, SEND_TIMEOUT_SECONDS, Connection, Person
 from server.protocol import CloseCode
 
@@ -121,6 +124,37 @@ async def test_a_write_hung_past_the_send_timeout_closes_the_socket_with_4001() 
     assert socket.closed is not None and socket.closed[0] == CloseCode.TOO_SLOW
     assert not conn.stalled(began + 2 * SEND_TIMEOUT_SECONDS)  # once only
     await conn.drain_and_stop()
+
+
+class ResumingSocket(RecordingSocket):
+    """A peer whose close frame can go out only once it reads again, some time later."""
+
+    def __init__(self) -> None:
+        super().__init__(stall=True)
+        self.reading = asyncio.Event()
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        await self.reading.wait()
+        await super().close(code, reason)
+
+
+async def test_a_slow_reader_that_reads_again_gets_its_close_code(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The close frame once had SEND_TIMEOUT_SECONDS to go out and was then dropped: a reader
+    # that caught up later drained its backlog and sat on an open socket that carried nothing.
+    monkeypatch.setattr(connection, "SEND_TIMEOUT_SECONDS", 0.01)
+    socket = ResumingSocket()
+    conn = Connection("c", PERSON, socket)
+    conn.start()
+    for i in range(OUTBOX_MAX_FRAMES + 2):
+        conn.send(f"frame {i}")
+    await settle()
+    assert conn.closed and conn.close_code == CloseCode.TOO_SLOW
+    await asyncio.sleep(0.05)
+    socket.reading.set()
+    await conn.drain_and_stop()
+    assert socket.closed is not None and socket.closed[0] == CloseCode.TOO_SLOW
 
 
 async def test_an_idle_or_quick_socket_is_never_stalled() -> None:
