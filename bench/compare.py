@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.compare                    # every scenario, every server
     .venv/bin/python -m bench.compare --scenarios pairs,ramp-pairs --servers peerline,socketio
     .venv/bin/python -m bench.compare --smoke            # seconds, small load (CI)
+    .venv/bin/python -m bench.compare --scenarios ramp-pairs --processes 4   # scaling
 
 Servers (bench/peers/ and `procs.KINDS`): `peerline` (stores, encrypts and scans every
 message), `socketio` (python-socketio's AsyncServer with AsyncRedisManager under uvicorn) and
@@ -50,6 +51,9 @@ GENERATOR_LAG_LIMIT_MS = 50.0
 # Before each ramp step: wait (at most this long) until the machine is this idle for 1 s.
 QUIET_WAIT_SECONDS = 20.0
 QUIET_BUSY_SHARE = 0.25
+# Server processes one run may start: one a core on the largest machine measured (16 cores),
+# with room to oversubscribe on purpose.
+MAX_PROCESSES = 32
 
 
 @dataclass(frozen=True)
@@ -519,6 +523,11 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         help="first ramp step's offered deliveries/s (default: the scenario's own)",
     )
+    p.add_argument(
+        "--processes",
+        type=int,
+        help="run every chosen scenario on this many server processes (rooms keep their size)",
+    )
     p.add_argument("--workers", type=int, default=2, help="load-generator processes")
     p.add_argument("--redis-server", help="path of the redis-server binary to start")
     p.add_argument("--out", type=Path, help="directory for the report (default bench/results)")
@@ -553,6 +562,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or not servers or not names:
         print(f"unknown scenario or server: {unknown}; scenarios: {list(table)}", file=sys.stderr)
         return 2
+    if args.processes is not None and not 1 <= args.processes <= MAX_PROCESSES:
+        print(f"--processes must be 1 to {MAX_PROCESSES}", file=sys.stderr)
+        return 2
     if args.ramp_factor <= 1 or args.duration <= 0 or args.ramp_duration <= 0:
         print("--ramp-factor must be > 1 and durations > 0", file=sys.stderr)
         return 2
@@ -585,6 +597,8 @@ def main(argv: list[str] | None = None) -> int:
         scenario = table[name]
         if scenario.ramp and args.ramp_start:
             scenario = replace(scenario, ramp_start=args.ramp_start)
+        if args.processes:
+            scenario = replace(scenario, processes=args.processes)
         order = rotated(servers, k)
         run = run_ramp if scenario.ramp else run_fixed
         report["runs"][name] = run(scenario, order, o)

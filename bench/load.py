@@ -18,8 +18,10 @@ Latency is receive time minus send time (`time.time_ns()` is the same clock in e
 of the machine). Loss counts only measured messages the server acked: each must reach every
 member of its room (all members joined before the start), the sender included.
 
-Participant i uses server i % S and room (i // S) % R, so with S servers every room has
-members on every server and cross-process fan-out is always exercised.
+Participant i is member i // R of room i % R, and member m of room r uses server (r + m) % S:
+every room has the size the scenario declares (participants / R) on any number of servers S,
+its members sit on consecutive servers (so a room of two on two or more processes always
+crosses processes through Redis), and the servers get equal shares.
 """
 
 from __future__ import annotations
@@ -106,10 +108,13 @@ class LoadSpec:
 
     # The plan: who is where. Pure, so every worker and the parent agree.
     def server_of(self, i: int) -> int:
-        return i % len(self.servers)
+        rooms = len(self.rooms)
+        return (i % rooms + i // rooms) % len(self.servers)
 
     def room_of(self, i: int) -> int:
-        return (i // len(self.servers)) % len(self.rooms)
+        # Independent of the server count: "pairs" stays rooms of two on 8 processes (it
+        # once became rooms of 8, which measured fan-out, not scaling).
+        return i % len(self.rooms)
 
     def source_of(self, i: int) -> str:
         return f"127.0.0.{self.first_source + i // self.per_source}"

@@ -66,6 +66,39 @@ def test_the_smoke_run_completes_for_every_server_and_loses_nothing(tmp_path: Pa
     assert report["command"].endswith("--smoke --out " + str(tmp_path))
 
 
+@pytest.mark.integration
+@pytest.mark.timeout(200)
+def test_processes_runs_a_scenario_on_n_processes_with_its_rooms_the_declared_size(
+    tmp_path: Path,
+) -> None:
+    command = [sys.executable, "-m", "bench.compare", "--smoke", "--out", str(tmp_path)]
+    command += ["--scenarios", "pairs", "--servers", "peerline,broadcaster", "--processes", "3"]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    [path] = tmp_path.glob("compare-*.json")
+    pairs = json.loads(path.read_text())["runs"]["pairs"]
+    assert pairs["scenario"]["processes"] == 3
+    for kind, row in pairs["servers"].items():
+        detail = row["detail"]
+        assert detail["scenario"]["processes"] == len(detail["servers"]) == 3, kind
+        assert detail["scenario"]["members_per_room"] == [2] * SMOKE["pairs"].rooms, kind
+        res = detail["results"]
+        assert res["latency_cross_process"]["count"] > 0, kind
+        assert res["delivered"] == res["expected_deliveries"] > 0 and res["lost"] == 0, kind
+
+
+def test_processes_out_of_range_is_refused() -> None:
+    for bad in ("0", "33"):
+        run = subprocess.run(
+            [sys.executable, "-m", "bench.compare", "--smoke", "--processes", bad],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert run.returncode == 2 and "--processes must be 1 to 32" in run.stderr
+
+
 def _step(lost: int = 0, p99: float | None = 5.0, unacked: int = 0, errors: Any = None) -> dict:
     return {
         "results": {
