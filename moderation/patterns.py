@@ -283,6 +283,8 @@ MAX_GAPS = 2
 # What a pattern added at run time may take on the worst text it is tried on, 2,000
 # characters of its own words: the slowest shipped pattern takes about 6 ms there.
 COST_BUDGET_SECONDS = 0.02
+_COST_RETRIES = 2  # more timings of a run that came out just over the budget
+_COST_RETRY_FACTOR = 5  # "just over": up to 5x the budget; past that, noise cannot explain it
 _COST_TEXT_CHARS = 2_000
 
 
@@ -314,20 +316,32 @@ def check_cost(compiled: CompiledPattern, budget: float = COST_BUDGET_SECONDS) -
     for run in runs:
         unit = " ".join(run) + " "
         text = (unit * (_COST_TEXT_CHARS // len(unit) + 1))[:_COST_TEXT_CHARS].strip()
-        squashed_text = f"\x01{text.replace(' ', '')}\x01"
-        started = time.perf_counter()
-        for _ in find_words(compiled.regex, text):
-            pass
-        if compiled.squashed is not None:
-            for _ in compiled.squashed.finditer(squashed_text):
-                pass
-        took = max(took, time.perf_counter() - started)
+        cost = _scan_seconds(compiled, text)
+        # Even CPU time grows on a busy machine (caches, frequency): a run just over the
+        # budget is timed again and its quickest time kept (an ordinary pattern once measured
+        # 31 ms of wall time against 20). A run far over is refused without repeating it.
+        if budget < cost <= budget * _COST_RETRY_FACTOR:
+            cost = min([cost] + [_scan_seconds(compiled, text) for _ in range(_COST_RETRIES)])
+        took = max(took, cost)
     if took > budget:
         raise PatternError(
             f"too slow: {took * 1000:.1f} ms on a 2,000-character message "
             f"(at most {budget * 1000:.0f} ms): use fewer gaps or alternatives"
         )
     return took
+
+
+def _scan_seconds(compiled: CompiledPattern, text: str) -> float:
+    # CPU time of this thread, not the wall clock: other processes on the machine (the test
+    # suite on two cores reached a load of 14) stretch wall time sevenfold, not CPU time.
+    squashed_text = f"\x01{text.replace(' ', '')}\x01"
+    started = time.thread_time()
+    for _ in find_words(compiled.regex, text):
+        pass
+    if compiled.squashed is not None:
+        for _ in compiled.squashed.finditer(squashed_text):
+            pass
+    return time.thread_time() - started
 
 
 def compile_phrases(phrases: tuple[str, ...]) -> re.Pattern[str] | None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -187,10 +188,32 @@ def test_squashed_patterns_bound_every_repeat() -> None:
         assert squashed is None or "]*" not in squashed.pattern, entry.id
 
 
+def test_a_busy_machine_does_not_refuse_an_ordinary_pattern(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Once an ordinary pattern measured 31 ms (budget 20) while the suite shared two cores,
+    # and the add was refused. Here the first timing of each run is 25 ms slower than it was.
+    from moderation import patterns
+
+    real = time.thread_time
+    calls = {"n": 0}
+
+    def busy_clock() -> float:
+        calls["n"] += 1
+        return real() + (0.025 if calls["n"] == 2 else 0.0)  # the first run's end
+
+    monkeypatch.setattr(patterns.time, "thread_time", busy_clock)
+    compiled = compile_pattern("(pills|tablets) ... tonight")
+    assert patterns.check_cost(compiled) < patterns.COST_BUDGET_SECONDS
+
+
 def test_a_pattern_over_its_time_budget_is_refused() -> None:
     from moderation.patterns import check_cost
 
-    compiled = compile_pattern("cut* ... (til|until) ... bleed*")
+    # An ordinary pattern (2 ms of CPU on two busy cores) is within the budget; one with two
+    # gaps and prefix words ("cut* ... (til|until) ... bleed*", 15 ms quiet) is too near it
+    # to assert on a shared machine.
+    compiled = compile_pattern("(pills|tablets) ... tonight")
     assert check_cost(compiled) >= 0  # within the budget
     with pytest.raises(PatternError, match="too slow"):
         check_cost(compiled, budget=0.0)
