@@ -1,6 +1,7 @@
 """Staff logins: how long one takes, and whether a burst of them stalls chat delivery.
 
     .venv/bin/python -m bench.logins [--logins 20] [--rounds 3] [--rate 50] [--members 20]
+    .venv/bin/python -m bench.logins --flood [--bogus 200] [--rounds 3]
 
 Starts a private redis-server and one Peerline server process, creates staff accounts with
 real argon2id hashes (argon2-cffi defaults), then:
@@ -13,6 +14,12 @@ real argon2id hashes (argon2-cffi defaults), then:
    logins are fired at once (`--rounds` times, a few seconds apart). The report compares
    p50/p99/max delivery latency in the quiet window with the windows during the logins,
    and the server's peak RSS while they ran (SECURITY.md T14: at most 300 MiB).
+
+With `--flood` it measures issue 11's starvation instead: the server trusts 127.0.0.1 as a
+proxy, `--bogus` logins with random usernames are fired at once (from one address, then each
+from its own address, through X-Forwarded-For), and while they are in flight one real staff
+login, from an address of its own, is timed. The report gives that login's time per round,
+and how the bogus ones were answered.
 
 Loopback only; every loop is bounded in count and time.
 """
@@ -59,6 +66,80 @@ def login(base: str, account: tuple[str, str]) -> float:
     if status != 200:
         raise RuntimeError(f"login failed: {status} {answer}")
     return elapsed
+
+
+REAL_ADDRESS = "203.0.113.9"  # the staff member's own address (TEST-NET-3)
+ONE_ADDRESS = "198.51.100.7"  # the flood from one address (TEST-NET-2)
+FLOOD_HEAD_START_SECONDS = 0.5  # the bogus logins are queued before the real one starts
+
+
+def bogus_login(base: str, address: str) -> tuple[int, float]:
+    body = {"username": f"nobody-{secrets.token_hex(6)}", "password": "guess", "totp": "000000"}
+    headers = {"origin": base, "x-forwarded-for": address}
+    started = time.perf_counter()
+    status, _, _ = http("POST", f"{base}/api/staff/login", body, headers)
+    return status, time.perf_counter() - started
+
+
+def real_login(base: str, account: tuple[str, str]) -> tuple[int, float]:
+    name, secret = account
+    body = {"username": name, "password": PASSWORD, "totp": pyotp.TOTP(secret).now()}
+    headers = {"origin": base, "x-forwarded-for": REAL_ADDRESS}
+    started = time.perf_counter()
+    status, _, _ = http("POST", f"{base}/api/staff/login", body, headers)
+    return status, time.perf_counter() - started
+
+
+def flood_round(
+    base: str, account: tuple[str, str], bogus: int, many: bool, round_no: int
+) -> dict[str, Any]:
+    addresses = [
+        f"10.{round_no}.{i // 250}.{i % 250 + 1}" if many else ONE_ADDRESS for i in range(bogus)
+    ]
+    with concurrent.futures.ThreadPoolExecutor(bogus + 1) as pool:
+        begin = time.perf_counter()
+        flood = [pool.submit(bogus_login, base, address) for address in addresses]
+        time.sleep(FLOOD_HEAD_START_SECONDS)
+        in_flight = sum(not f.done() for f in flood)
+        status, real_s = pool.submit(real_login, base, account).result(timeout=120)
+        answers = [f.result(timeout=120) for f in flood]
+        wall = time.perf_counter() - begin
+    statuses: dict[str, int] = {}
+    for code, _ in answers:
+        statuses[str(code)] = statuses.get(str(code), 0) + 1
+    return {
+        "real_login_status": status,
+        "real_login_s": round(real_s, 3),
+        "bogus_in_flight_when_real_started": in_flight,
+        "bogus_statuses": statuses,
+        "bogus_median_s": round(statistics.median(t for _, t in answers), 3),
+        "bogus_max_s": round(max(t for _, t in answers), 3),
+        "wall_s": round(wall, 3),
+    }
+
+
+def flood(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
+    extra = {"PEERLINE_TRUSTED_PROXIES": "127.0.0.1", "PEERLINE_LOG_LEVEL": "WARNING"}
+    with cluster(1, "logins-flood", **extra) as running:
+        base = running.servers[0].base
+        accounts = asyncio.run(make_accounts(running.env, 2 * args.rounds))
+        report: dict[str, Any] = {
+            "command": "python -m bench.logins " + " ".join(argv or []),
+            "machine": machine_info(),
+        }
+        for label, many in (("one_address", False), ("many_addresses", True)):
+            rounds = []
+            for r in range(args.rounds):
+                account = accounts[(2 * r) + (1 if many else 0)]
+                rounds.append(flood_round(base, account, args.bogus, many, r))
+                time.sleep(2.0)  # the dummy work of the last round ends
+            times = [x["real_login_s"] for x in rounds]
+            report[label] = {
+                "real_login_s": times,
+                "real_login_max_s": max(times),
+                "rounds": rounds,
+            }
+        return report
 
 
 async def verify_in_process(rounds: int) -> list[float]:
@@ -185,12 +266,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=50.0, help="probe messages a second")
     parser.add_argument("--members", type=int, default=20, help="sockets in the probe room")
     parser.add_argument("--quiet", type=float, default=5.0, help="seconds without logins")
+    parser.add_argument("--flood", action="store_true", help="time a real login in a flood")
+    parser.add_argument("--bogus", type=int, default=200, help="bogus logins a flood round")
     args = parser.parse_args(argv)
+    if args.flood:
+        print(json.dumps(flood(args, argv), indent=2))
+        return 0
 
     extra = {
         "PEERLINE_RATE_PER_MINUTE": "100000",
         "PEERLINE_RATE_BURST": "10000",
         "PEERLINE_LOG_LEVEL": "WARNING",
+        # Every login here comes from 127.0.0.1: the per-address limit is lifted.
+        "PEERLINE_LOGINS_PER_ADDRESS_PER_MINUTE": "1000000",
     }
     with cluster(1, "logins", **extra) as running:
         env, server = running.env, running.servers[0]
