@@ -33,6 +33,7 @@ import contextlib
 import json
 import secrets
 import statistics
+import sys
 import time
 from typing import Any
 
@@ -128,7 +129,7 @@ def flood(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
         base = running.servers[0].base
         accounts = asyncio.run(make_accounts(running.env, 2 * args.rounds))
         report: dict[str, Any] = {
-            "command": "python -m bench.logins " + " ".join(argv or []),
+            "command": "python -m bench.logins " + " ".join(argv or sys.argv[1:]),
             "machine": machine_info(),
         }
         for label, many in (("one_address", False), ("many_addresses", True)):
