@@ -40,6 +40,13 @@ FAILURE_WINDOW_SECONDS = 3600  # counts are forgotten an hour after the last fai
 NAME_FREE_FAILURES = 50
 
 
+# Logins with one username typed that one process checks at once; more are refused (429
+# `rate_limited`) for known and unknown names alike. A person logs in once (twice with a
+# double click); without this, concurrent attempts on a name that exists could fill the
+# hashing queue (unknown names take no slot) and `busy` answers would tell that it exists.
+LOGINS_IN_FLIGHT_PER_NAME = 2
+
+
 class Refusal(StrEnum):
     """Which limit refused an attempt (both answer 429 `rate_limited`; the detail differs)."""
 

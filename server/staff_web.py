@@ -16,7 +16,7 @@ import hmac
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from starlette.requests import HTTPConnection, Request
@@ -27,7 +27,7 @@ from server.connection import Person
 from server.crypto import KeyRing
 from server.desk import Desk
 from server.identity import new_token, token_digest
-from server.login_limits import LoginLimits, Refusal
+from server.login_limits import LOGINS_IN_FLIGHT_PER_NAME, LoginLimits, Refusal
 from server.passwords import HashQueueFull, Passwords
 from server.staff import (
     SESSION_ABSOLUTE_SECONDS,
@@ -74,6 +74,9 @@ class StaffWeb:
     # The keyed hash of the client address (Web.address_digest: PEERLINE_TRUSTED_PROXIES).
     address_digest: Callable[[HTTPConnection], Awaitable[str]]
     on_call: Callable[[], Awaitable[set[str]]] | None = None  # facilitators on call
+    # Logins being checked in this process, by the username typed (memory only, never
+    # logged): LOGINS_IN_FLIGHT_PER_NAME at most each.
+    _in_flight: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def limits(self) -> LoginLimits:
@@ -111,9 +114,27 @@ class StaffWeb:
             return error(400, "bad_request", "send {username, password, totp} as strings")
         if self.staff is None:
             return error(503, "not_available", "staff accounts need the Redis store")
-        staff = self.staff
         if self.passwords.full:
             return _busy()
+        if self._in_flight.get(username, 0) >= LOGINS_IN_FLIGHT_PER_NAME:
+            log.info("staff login refused: that name is already being checked")
+            return error(
+                429,
+                "rate_limited",
+                "a login with this username is already being checked; wait a moment",
+                {"Retry-After": "1"},
+            )
+        self._in_flight[username] = self._in_flight.get(username, 0) + 1
+        try:
+            return await self._check(request, self.staff, username, password, code)
+        finally:
+            left = self._in_flight.pop(username) - 1
+            if left:
+                self._in_flight[username] = left
+
+    async def _check(
+        self, request: Request, staff: StaffStore, username: str, password: str, code: str
+    ) -> Response:
         address = await self.address_digest(request)
         refusal, wait = await self.store.reserve_login(username, address, self.limits)
         if refusal is not None:
