@@ -16,10 +16,12 @@ real argon2id hashes (argon2-cffi defaults), then:
    and the server's peak RSS while they ran (SECURITY.md T14: at most 300 MiB).
 
 With `--flood` it measures issue 11's starvation instead: the server trusts 127.0.0.1 as a
-proxy, `--bogus` logins with random usernames are fired at once (from one address, then each
-from its own address, through X-Forwarded-For), and while they are in flight one real staff
-login, from an address of its own, is timed. The report gives that login's time per round,
-and how the bogus ones were answered.
+proxy, and `--bogus` clients send logins with random usernames, each one after another (at
+most 20 each) until the real login has its answer, so that many are in flight all along:
+from one address, then each client from its own address (X-Forwarded-For). Half a second in,
+one real staff login, from an address of its own, is timed. The report gives that login's
+time per round, and how many bogus ones were sent, were in flight when it started, and how
+they were answered.
 
 Loopback only; every loop is bounded in count and time.
 """
@@ -34,6 +36,7 @@ import json
 import secrets
 import statistics
 import sys
+import threading
 import time
 from typing import Any
 
@@ -72,6 +75,7 @@ def login(base: str, account: tuple[str, str]) -> float:
 REAL_ADDRESS = "203.0.113.9"  # the staff member's own address (TEST-NET-3)
 ONE_ADDRESS = "198.51.100.7"  # the flood from one address (TEST-NET-2)
 FLOOD_HEAD_START_SECONDS = 0.5  # the bogus logins are queued before the real one starts
+FLOOD_EACH = 20  # bogus logins one flooding client sends at most, one after another
 
 
 def bogus_login(base: str, address: str) -> tuple[int, float]:
@@ -99,20 +103,48 @@ def real_login(base: str, account: tuple[str, str]) -> tuple[int, float]:
     return status, time.perf_counter() - started
 
 
+class Flood:
+    """`clients` senders of bogus logins, each one after another until told to stop (at
+    most FLOOD_EACH each), so that many are in flight for as long as the real login takes."""
+
+    def __init__(self, base: str, addresses: list[str]) -> None:
+        self.base = base
+        self.addresses = addresses
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.answers: list[tuple[int, float]] = []
+
+    def client(self, address: str) -> None:
+        for _ in range(FLOOD_EACH):
+            if self.stop.is_set():
+                return
+            with self.lock:
+                self.in_flight += 1
+            answer = bogus_login(self.base, address)
+            with self.lock:
+                self.in_flight -= 1
+                self.answers.append(answer)
+
+
 def flood_round(
     base: str, account: tuple[str, str], bogus: int, many: bool, round_no: int
 ) -> dict[str, Any]:
     addresses = [
         f"10.{round_no}.{i // 250}.{i % 250 + 1}" if many else ONE_ADDRESS for i in range(bogus)
     ]
+    flood = Flood(base, addresses)
     with concurrent.futures.ThreadPoolExecutor(bogus + 1) as pool:
         begin = time.perf_counter()
-        flood = [pool.submit(bogus_login, base, address) for address in addresses]
+        clients = [pool.submit(flood.client, address) for address in addresses]
         time.sleep(FLOOD_HEAD_START_SECONDS)
-        in_flight = sum(not f.done() for f in flood)
-        status, real_s = pool.submit(real_login, base, account).result(timeout=120)
-        answers = [f.result(timeout=120) for f in flood]
+        in_flight = flood.in_flight
+        status, real_s = pool.submit(real_login, base, account).result(timeout=200)
+        flood.stop.set()
+        for c in clients:
+            c.result(timeout=200)
         wall = time.perf_counter() - begin
+    answers = flood.answers
     statuses: dict[str, int] = {}
     for code, _ in answers:
         statuses[str(code)] = statuses.get(str(code), 0) + 1
@@ -120,6 +152,7 @@ def flood_round(
         "real_login_status": status,
         "real_login_s": round(real_s, 3),
         "bogus_in_flight_when_real_started": in_flight,
+        "bogus_sent": len(answers),
         "bogus_statuses": statuses,
         "bogus_median_s": round(statistics.median(t for _, t in answers), 3),
         "bogus_max_s": round(max(t for _, t in answers), 3),

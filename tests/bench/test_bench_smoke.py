@@ -140,10 +140,10 @@ def test_the_login_benchmark_completes() -> None:
 @pytest.mark.integration
 @pytest.mark.timeout(120)
 def test_the_login_flood_benchmark_completes() -> None:
-    report = _run_json("bench.logins", "--flood", "--bogus", "40", "--rounds", "1")
+    report = _run_json("bench.logins", "--flood", "--bogus", "20", "--rounds", "1")
     for label in ("one_address", "many_addresses"):
         (only,) = report[label]["rounds"]  # type: ignore[index]
         assert only["real_login_status"] == 200
-        assert sum(only["bogus_statuses"].values()) == 40
+        assert sum(only["bogus_statuses"].values()) == only["bogus_sent"] >= 20
     # From one address, the per-address limit (30 back to back) refused the rest at once.
     assert report["one_address"]["rounds"][0]["bogus_statuses"].get("429", 0) >= 8  # type: ignore[index]
