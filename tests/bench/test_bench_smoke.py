@@ -145,5 +145,5 @@ def test_the_login_flood_benchmark_completes() -> None:
         (only,) = report[label]["rounds"]  # type: ignore[index]
         assert only["real_login_status"] == 200
         assert sum(only["bogus_statuses"].values()) == only["bogus_sent"] >= 20
-    # From one address, the per-address limit (30 back to back) refused the rest at once.
-    assert report["one_address"]["rounds"][0]["bogus_statuses"].get("429", 0) >= 8  # type: ignore[index]
+    # From one address, at most the per-address burst (30) got to be checked.
+    assert report["one_address"]["rounds"][0]["bogus_statuses"].get("401", 0) <= 32  # type: ignore[index]
