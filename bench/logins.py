@@ -1,6 +1,7 @@
 """Staff logins: how long one takes, and whether a burst of them stalls chat delivery.
 
     .venv/bin/python -m bench.logins [--logins 20] [--rounds 3] [--rate 50] [--members 20]
+    .venv/bin/python -m bench.logins --flood [--bogus 200] [--rounds 3]
 
 Starts a private redis-server and one Peerline server process, creates staff accounts with
 real argon2id hashes (argon2-cffi defaults), then:
@@ -14,6 +15,14 @@ real argon2id hashes (argon2-cffi defaults), then:
    p50/p99/max delivery latency in the quiet window with the windows during the logins,
    and the server's peak RSS while they ran (SECURITY.md T14: at most 300 MiB).
 
+With `--flood` it measures issue 11's starvation instead: the server trusts 127.0.0.1 as a
+proxy, and `--bogus` clients send logins with random usernames, each one after another (at
+most 20 each) until the real login has its answer, so that many are in flight all along:
+from one address, then each client from its own address (X-Forwarded-For). Half a second in,
+one real staff login, from an address of its own, is timed. The report gives that login's
+time per round, and how many bogus ones were sent, were in flight when it started, and how
+they were answered.
+
 Loopback only; every loop is bounded in count and time.
 """
 
@@ -26,6 +35,8 @@ import contextlib
 import json
 import secrets
 import statistics
+import sys
+import threading
 import time
 from typing import Any
 
@@ -59,6 +70,122 @@ def login(base: str, account: tuple[str, str]) -> float:
     if status != 200:
         raise RuntimeError(f"login failed: {status} {answer}")
     return elapsed
+
+
+REAL_ADDRESS = "203.0.113.9"  # the staff member's own address (TEST-NET-3)
+ONE_ADDRESS = "198.51.100.7"  # the flood from one address (TEST-NET-2)
+FLOOD_HEAD_START_SECONDS = 0.5  # the bogus logins are queued before the real one starts
+FLOOD_EACH = 20  # bogus logins one flooding client sends at most, one after another
+
+
+def bogus_login(base: str, address: str) -> tuple[int, float]:
+    body = {"username": f"nobody-{secrets.token_hex(6)}", "password": "guess", "totp": "000000"}
+    headers = {"origin": base, "x-forwarded-for": address}
+    started = time.perf_counter()
+    status = _status(base, body, headers)
+    return status, time.perf_counter() - started
+
+
+def _status(base: str, body: dict[str, str], headers: dict[str, str]) -> int:
+    """The answer's status; 0 when none came within the client's timeout (90 s)."""
+    try:
+        return http("POST", f"{base}/api/staff/login", body, headers)[0]
+    except OSError:  # a timeout, or the connection refused or reset
+        return 0
+
+
+def real_login(base: str, account: tuple[str, str]) -> tuple[int, float]:
+    name, secret = account
+    body = {"username": name, "password": PASSWORD, "totp": pyotp.TOTP(secret).now()}
+    headers = {"origin": base, "x-forwarded-for": REAL_ADDRESS}
+    started = time.perf_counter()
+    status = _status(base, body, headers)
+    return status, time.perf_counter() - started
+
+
+class Flood:
+    """`clients` senders of bogus logins, each one after another until told to stop (at
+    most FLOOD_EACH each), so that many are in flight for as long as the real login takes."""
+
+    def __init__(self, base: str, addresses: list[str]) -> None:
+        self.base = base
+        self.addresses = addresses
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.answers: list[tuple[int, float]] = []
+
+    def client(self, address: str) -> None:
+        for _ in range(FLOOD_EACH):
+            if self.stop.is_set():
+                return
+            with self.lock:
+                self.in_flight += 1
+            answer = bogus_login(self.base, address)
+            with self.lock:
+                self.in_flight -= 1
+                self.answers.append(answer)
+
+
+def flood_round(
+    base: str, account: tuple[str, str], bogus: int, many: bool, round_no: int
+) -> dict[str, Any]:
+    addresses = [
+        f"10.{round_no}.{i // 250}.{i % 250 + 1}" if many else ONE_ADDRESS for i in range(bogus)
+    ]
+    flood = Flood(base, addresses)
+    with concurrent.futures.ThreadPoolExecutor(bogus + 1) as pool:
+        begin = time.perf_counter()
+        clients = [pool.submit(flood.client, address) for address in addresses]
+        time.sleep(FLOOD_HEAD_START_SECONDS)
+        in_flight = flood.in_flight
+        status, real_s = pool.submit(real_login, base, account).result(timeout=200)
+        flood.stop.set()
+        for c in clients:
+            c.result(timeout=200)
+        wall = time.perf_counter() - begin
+    answers = flood.answers
+    statuses: dict[str, int] = {}
+    for code, _ in answers:
+        statuses[str(code)] = statuses.get(str(code), 0) + 1
+    return {
+        "real_login_status": status,
+        "real_login_s": round(real_s, 3),
+        "bogus_in_flight_when_real_started": in_flight,
+        "bogus_sent": len(answers),
+        "bogus_statuses": statuses,
+        "bogus_median_s": round(statistics.median(t for _, t in answers), 3),
+        "bogus_max_s": round(max(t for _, t in answers), 3),
+        "wall_s": round(wall, 3),
+    }
+
+
+def flood(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
+    extra = {
+        "PEERLINE_TRUSTED_PROXIES": "127.0.0.1",
+        "PEERLINE_LOG_LEVEL": "WARNING",
+        "PEERLINE_LOGINS_PER_ADDRESS_PER_MINUTE": "30",  # the default: the flood meets it
+    }
+    with cluster(1, "logins-flood", **extra) as running:
+        base = running.servers[0].base
+        accounts = asyncio.run(make_accounts(running.env, 2 * args.rounds))
+        report: dict[str, Any] = {
+            "command": "python -m bench.logins " + " ".join(argv or sys.argv[1:]),
+            "machine": machine_info(),
+        }
+        for label, many in (("one_address", False), ("many_addresses", True)):
+            rounds = []
+            for r in range(args.rounds):
+                account = accounts[(2 * r) + (1 if many else 0)]
+                rounds.append(flood_round(base, account, args.bogus, many, r))
+                time.sleep(2.0)  # the dummy work of the last round ends
+            times = [x["real_login_s"] for x in rounds]
+            report[label] = {
+                "real_login_s": times,
+                "real_login_max_s": max(times),
+                "rounds": rounds,
+            }
+        return report
 
 
 async def verify_in_process(rounds: int) -> list[float]:
@@ -185,7 +312,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=50.0, help="probe messages a second")
     parser.add_argument("--members", type=int, default=20, help="sockets in the probe room")
     parser.add_argument("--quiet", type=float, default=5.0, help="seconds without logins")
+    parser.add_argument("--flood", action="store_true", help="time a real login in a flood")
+    parser.add_argument("--bogus", type=int, default=200, help="bogus logins a flood round")
     args = parser.parse_args(argv)
+    if args.flood:
+        print(json.dumps(flood(args, argv), indent=2))
+        return 0
 
     extra = {
         "PEERLINE_RATE_PER_MINUTE": "100000",

@@ -202,6 +202,7 @@ def create_app(
         keys,
         clock,
         web.origin_allowed,
+        web.address_digest,
     )
     web.staff = staff_web
     review_web = None

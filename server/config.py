@@ -108,6 +108,10 @@ class Settings:
     upgrades_per_address_per_minute: int = 120
     # Invite codes one session, and one address, may try in a minute (each is counted).
     invite_attempts_per_minute: int = 10
+    # Staff login attempts from one client address in a minute, any username (issue 11).
+    logins_per_address_per_minute: int = 30
+    # Failed logins of one username from one address before its back-off (A2, issue 11).
+    login_failures_per_address: int = 5
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> Settings:
@@ -142,6 +146,12 @@ class Settings:
             # A person typing a code from a flyer gets it right in a few tries; 4,700
             # guesses a second once came from one address.
             invite_attempts_per_minute=_whole(env, "PEERLINE_INVITE_ATTEMPTS_PER_MINUTE", 10),
+            # A clinic's staff behind one NAT at a shift change make a few logins a minute
+            # (30 at once pass); 200 bogus logins from one address are mostly refused before
+            # any hashing.
+            logins_per_address_per_minute=_whole(env, "PEERLINE_LOGINS_PER_ADDRESS_PER_MINUTE", 30),
+            # A2: five free tries per name and address, then 1 s, 2 s, 4 s ... up to 15 min.
+            login_failures_per_address=_whole(env, "PEERLINE_LOGIN_FAILURES_PER_ADDRESS", 5),
         )
 
 

@@ -1,5 +1,6 @@
-"""Staff rules as pure functions: roles and what each may do, session lifetimes, login
-back-off and the password policy. No I/O and no clock reads; times are passed in.
+"""Staff rules as pure functions: roles and what each may do, session lifetimes and the
+password policy (the login limits are in server/login_limits.py). No I/O and no clock reads;
+times are passed in.
 """
 
 from __future__ import annotations
@@ -16,12 +17,6 @@ SESSION_ABSOLUTE_SECONDS = 8 * 3600  # W14: one shift, then log in again
 # Activity is written to Redis at most this often per socket, so a busy console does not
 # turn every keystroke into a write; the idle limit is therefore exact to within a minute.
 ACTIVITY_WRITE_SECONDS = 60.0
-
-FREE_FAILURES = 5  # A2: five free tries, then back-off
-BACKOFF_FIRST_SECONDS = 1.0  # A2: back-off starts at 1 s and doubles
-BACKOFF_CAP_SECONDS = 15 * 60.0  # A2: capped at 15 min
-FAILURES_PER_HOUR = 100  # A2: hard limit per account per hour
-FAILURE_WINDOW_SECONDS = 3600  # the failure count is forgotten an hour after the last one
 
 PASSWORD_MIN_CHARS = 15  # A4
 PASSWORD_MAX_CHARS = 1024  # A4 asks to allow at least 64; beyond 1 KiB is not a password
@@ -115,18 +110,6 @@ def session_alive(session: StaffSession, now: float) -> bool:
 
 def session_expires_at(session: StaffSession) -> float:
     return min(session.seen + SESSION_IDLE_SECONDS, session.created + SESSION_ABSOLUTE_SECONDS)
-
-
-# ---- login throttling -------------------------------------------------------------------------
-
-
-def backoff_seconds(failures: int) -> float:
-    """How long to wait after `failures` consecutive failures (A2)."""
-    if failures >= FAILURES_PER_HOUR:
-        return float(FAILURE_WINDOW_SECONDS)
-    if failures < FREE_FAILURES:
-        return 0.0
-    return min(BACKOFF_CAP_SECONDS, BACKOFF_FIRST_SECONDS * 2.0 ** (failures - FREE_FAILURES))
 
 
 # ---- password policy --------------------------------------------------------------------------

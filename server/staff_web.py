@@ -1,10 +1,13 @@
 """Staff HTTP: login with password and TOTP, sessions, logout, and who is online.
 
-Every failure to log in answers the same 401 `bad_credentials` after the same work (an
-unknown name is checked against a dummy hash), and each attempt is counted against the name
-typed before the password is checked, so neither timing nor throttling tells whether an
-account exists (A2). Logs carry the staff id of known accounts, never a name typed, a
-password, a code, a token or an address (L2).
+Every failure to log in answers the same 401 `bad_credentials` after about the same time (an
+unknown name waits as long as a real verify takes, server/passwords.py), and each attempt is
+counted against the name typed before the password is checked, so neither timing nor
+throttling tells whether an account exists (A2). Before any hashing, an attempt passes the
+limits of server/login_limits.py (per client address, per username and address, per
+username), and a full hashing queue answers 429 `busy` at once (issue 11). Logs carry the
+staff id of known accounts, never a name typed, a password, a code, a token or an address
+(L2).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import hmac
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from starlette.requests import HTTPConnection, Request
@@ -24,7 +27,8 @@ from server.connection import Person
 from server.crypto import KeyRing
 from server.desk import Desk
 from server.identity import new_token, token_digest
-from server.passwords import Passwords
+from server.login_limits import LOGINS_IN_FLIGHT_PER_NAME, LoginLimits, Refusal
+from server.passwords import HashQueueFull, Passwords
 from server.staff import (
     SESSION_ABSOLUTE_SECONDS,
     SESSION_IDLE_SECONDS,
@@ -42,6 +46,12 @@ log = logging.getLogger(__name__)
 MAX_USERNAME_CHARS = 64
 MAX_PASSWORD_CHARS = 1024
 MAX_CODE_CHARS = 16
+# Retry-After of a 429 `busy`: about one round of verifies (1-2 s on 2 cores) frees a slot.
+BUSY_RETRY_SECONDS = 2
+_REFUSED = {
+    Refusal.ADDRESS: "too many login attempts from this address; wait before trying again",
+    Refusal.FAILURES: "too many failed attempts; wait before trying again",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +71,19 @@ class StaffWeb:
     keys: KeyRing
     clock: Callable[[], float]
     origin_allowed: Callable[[HTTPConnection], bool]
+    # The keyed hash of the client address (Web.address_digest: PEERLINE_TRUSTED_PROXIES).
+    address_digest: Callable[[HTTPConnection], Awaitable[str]]
     on_call: Callable[[], Awaitable[set[str]]] | None = None  # facilitators on call
+    # Logins being checked in this process, by the username typed (memory only, never
+    # logged): LOGINS_IN_FLIGHT_PER_NAME at most each.
+    _in_flight: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+
+    @property
+    def limits(self) -> LoginLimits:
+        return LoginLimits(
+            self.settings.logins_per_address_per_minute,
+            self.settings.login_failures_per_address,
+        )
 
     @property
     def cookie_name(self) -> str:
@@ -92,18 +114,42 @@ class StaffWeb:
             return error(400, "bad_request", "send {username, password, totp} as strings")
         if self.staff is None:
             return error(503, "not_available", "staff accounts need the Redis store")
-        staff = self.staff
-        now = self.clock()
-        wait = await staff.reserve_attempt(username, now)
-        if wait > 0:
+        if self.passwords.full:
+            return _busy()
+        if self._in_flight.get(username, 0) >= LOGINS_IN_FLIGHT_PER_NAME:
+            log.info("staff login refused: that name is already being checked")
             return error(
                 429,
                 "rate_limited",
-                "too many failed attempts; wait before trying again",
-                {"Retry-After": str(math.ceil(wait))},
+                "a login with this username is already being checked; wait a moment",
+                {"Retry-After": "1"},
+            )
+        self._in_flight[username] = self._in_flight.get(username, 0) + 1
+        try:
+            return await self._check(request, self.staff, username, password, code)
+        finally:
+            left = self._in_flight.pop(username) - 1
+            if left:
+                self._in_flight[username] = left
+
+    async def _check(
+        self, request: Request, staff: StaffStore, username: str, password: str, code: str
+    ) -> Response:
+        address = await self.address_digest(request)
+        refusal, wait = await self.store.reserve_login(username, address, self.limits)
+        if refusal is not None:
+            log.info("staff login refused: %s limit", refusal.value)
+            return error(
+                429, "rate_limited", _REFUSED[refusal], {"Retry-After": str(math.ceil(wait))}
             )
         account = await staff.by_username(username)
-        good = await self.passwords.verify(account.password_hash if account else None, password)
+        try:
+            good = await self.passwords.verify(account.password_hash if account else None, password)
+        except HashQueueFull:
+            # Filled while this attempt was being counted: it was never tried.
+            await self.store.login_not_tried(username, address, self.limits)
+            return _busy()
+        now = self.clock()
         step = self._totp_step(account, code, now)
         if not (good and step is not None and account is not None and not account.disabled):
             if account is not None:
@@ -114,7 +160,7 @@ class StaffWeb:
         if not await staff.accept_step(account.uid, step):
             log.info("staff login refused a reused code for staff %s", account.uid)
             return error(401, "bad_credentials", "wrong username, password or code")
-        await staff.clear_failures(username)
+        await self.store.login_succeeded(username, address)
         if self.passwords.needs_rehash(account.password_hash):
             await staff.save(account.with_(password_hash=await self.passwords.hash(password)))
             log.info("password hash of staff %s upgraded to the current parameters", account.uid)
@@ -275,6 +321,16 @@ class StaffWeb:
 
     def _set_cookie(self, response: Response, token: str, max_age: int) -> None:
         set_cookie(response, self.cookie_name, token, max_age, self.settings.cookie_secure)
+
+
+def _busy() -> Response:
+    log.info("staff login refused: the hashing queue is full")
+    return error(
+        429,
+        "busy",
+        "too many logins at once; try again in a moment",
+        {"Retry-After": str(BUSY_RETRY_SECONDS)},
+    )
 
 
 def _cross_site(request: Request) -> bool:

@@ -3,8 +3,8 @@
 A store only ever sees ciphertext for content. It owns: participant sessions, room history
 (append with per-author nonce dedup, ranged reads for resume, trimming by age), room fan-out
 across server processes (subscribe per room, deliver to one listener per process), presence
-counts, erasure, reports and small abuse counters. Both implementations pass the same
-contract suite (tests/store/test_contract.py).
+counts, erasure, reports, small abuse counters and the staff login limits. Both
+implementations pass the same contract suite (tests/store/test_contract.py).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from server.login_limits import LoginLimits, Refusal
 from server.ratelimit import Rate
 
 HISTORY_LATEST = 50  # PROTOCOL.md: a join without `since` returns the latest 50 messages
@@ -158,6 +159,25 @@ class Store(Protocol):
     async def shared_key(self, name: str, ttl_seconds: int) -> bytes:
         """A random 32-byte key that every process on this store shares, made by whichever
         asks first and gone for good after `ttl_seconds` (a key kept nowhere else)."""
+        ...
+
+    # Staff login limits (server/login_limits.py), across processes
+    async def reserve_login(
+        self, username: str, address: str, limits: LoginLimits
+    ) -> tuple[Refusal | None, float]:
+        """(None, 0) when a login attempt of `username` from `address` (a keyed hash) may go
+        ahead, counted as a failure until `login_succeeded`; else which limit refused it and
+        the seconds to wait. One atomic step (login_limits.decide)."""
+        ...
+
+    async def login_succeeded(self, username: str, address: str) -> None:
+        """Takes back the failure `reserve_login` counted in advance, and the pair's earlier
+        ones (login_limits.succeeded)."""
+        ...
+
+    async def login_not_tried(self, username: str, address: str, limits: LoginLimits) -> None:
+        """Takes back the failure `reserve_login` counted for an attempt that was never
+        checked (login_limits.not_tried)."""
         ...
 
 

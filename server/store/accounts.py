@@ -1,4 +1,5 @@
-"""Staff accounts, staff sessions, login throttles and the staff roster, in Redis.
+"""Staff accounts, staff sessions and the staff roster, in Redis (the login limits are in
+the Store, server/store/redis.py, so they have an embedded twin).
 
 Staff features need Redis: accounts are made by the command line in another process, and
 sessions, throttles and TOTP replay must hold across every server process. Secrets kept
@@ -7,13 +8,11 @@ only as SHA-256 digests. Keys (P = prefix):
 
 - `P staff:u:<username>` -> account id; `P staff:a:<id>` hash; `P staff:all` set of ids
 - `P ss:<sha256(token)>` hash (uid, created, seen, csrf); `P ss:u:<id>` set of digests
-- `P lf:<sha256(username)>` hash (n failures, u = not before ms): the login throttle
 - `P staff:on` sorted set id -> expiry ms (a console is open); `P staff:av` hash id -> 0/1
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,11 +20,6 @@ from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
 from server.staff import (
-    BACKOFF_CAP_SECONDS,
-    BACKOFF_FIRST_SECONDS,
-    FAILURE_WINDOW_SECONDS,
-    FAILURES_PER_HOUR,
-    FREE_FAILURES,
     SESSION_ABSOLUTE_SECONDS,
     SESSION_IDLE_SECONDS,
     StaffSession,
@@ -63,33 +57,12 @@ redis.call('HSET', KEYS[1], 'step', ARGV[1])
 return 1
 """
 
-# KEYS: throttle hash. ARGV: now ms, free, first ms, cap ms, hard, window ms.
-# Counts this attempt as a failure before the password is checked (a success clears it),
-# so parallel guesses cannot all slip through before the first failure is written.
-# Returns 0 when the attempt may proceed, else the ms to wait. Mirrors backoff_seconds.
-RESERVE_LUA = """
-local now = tonumber(ARGV[1])
-local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
-local notbefore = tonumber(redis.call('HGET', KEYS[1], 'u') or '0')
-if now < notbefore then return notbefore - now end
-n = n + 1
-local free, first, cap = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local hard, window = tonumber(ARGV[5]), tonumber(ARGV[6])
-local wait = 0
-if n >= hard then wait = window
-elseif n >= free then wait = math.min(cap, first * 2 ^ (n - free)) end
-redis.call('HSET', KEYS[1], 'n', n, 'u', now + wait)
-redis.call('PEXPIRE', KEYS[1], window)
-return 0
-"""
-
 
 class StaffStore:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._r = redis
         self._p = prefix
         self._accept = redis.register_script(ACCEPT_STEP_LUA)
-        self._reserve = redis.register_script(RESERVE_LUA)
 
     # ---- accounts -------------------------------------------------------------------------
 
@@ -131,34 +104,6 @@ class StaffStore:
 
     async def accept_step(self, uid: str, step: int) -> bool:
         return bool(await call(self._accept(keys=[self._account(uid)], args=[step])))
-
-    # ---- throttle -------------------------------------------------------------------------
-
-    def _throttle(self, username: str) -> str:
-        # Keyed by the name typed, known or not, so throttling says nothing of existence.
-        digest = hashlib.sha256(username.encode("utf-8", "surrogatepass")).hexdigest()
-        return f"{self._p}lf:{digest}"
-
-    async def reserve_attempt(self, username: str, now: float) -> float:
-        """0 when a login attempt may go ahead (it is counted as a failure until
-        cleared), else the seconds to wait."""
-        wait_ms = await call(
-            self._reserve(
-                keys=[self._throttle(username)],
-                args=[
-                    int(now * 1000),
-                    FREE_FAILURES,
-                    int(BACKOFF_FIRST_SECONDS * 1000),
-                    int(BACKOFF_CAP_SECONDS * 1000),
-                    FAILURES_PER_HOUR,
-                    FAILURE_WINDOW_SECONDS * 1000,
-                ],
-            )
-        )
-        return int(wait_ms) / 1000
-
-    async def clear_failures(self, username: str) -> None:
-        await call(self._r.delete(self._throttle(username)))
 
     # ---- sessions -------------------------------------------------------------------------
 

@@ -15,6 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from server.login_limits import (
+    FAILURE_WINDOW_SECONDS,
+    Failures,
+    LoginLimits,
+    Refusal,
+    decide,
+    not_tried,
+    succeeded,
+)
 from server.ratelimit import Rate, gcra
 from server.store import (
     DEDUP_SECONDS,
@@ -36,6 +45,7 @@ from server.store import (
 )
 
 PACE_PRUNE_MIN = 1_024  # authors' paces kept before the first sweep of stale ones
+LOGIN_PRUNE_MIN = 1_024  # login counters kept before the first sweep of expired ones
 
 
 @dataclass
@@ -62,6 +72,11 @@ class MemoryStore:
         self._reports: list[tuple[tuple[int, int], dict[str, str | bytes]]] = []
         self._keys: dict[str, tuple[bytes, float]] = {}
         self._counters: dict[str, tuple[int, float]] = {}
+        # Staff login limits (server/login_limits.py): the address's GCRA arrival time (ms),
+        # and failure counts with their expiry (epoch s), as the Redis keys hold them.
+        self._login_pace: dict[str, int] = {}
+        self._login_failures: dict[str, tuple[Failures, float]] = {}
+        self._login_prune_at = LOGIN_PRUNE_MIN
 
     def describe(self) -> str:
         return "embedded in-process store"
@@ -293,6 +308,57 @@ class MemoryStore:
             self._keys[name] = (key, expiry)
         return key
 
+    async def reserve_login(
+        self, username: str, address: str, limits: LoginLimits
+    ) -> tuple[Refusal | None, float]:
+        now = self._clock()
+        self._prune_logins(now)
+        pair_key, name_key = _pair_key(username, address), _name_key(username)
+        verdict = decide(
+            self._login_pace.get(address, 0),
+            self._failures(pair_key, now),
+            self._failures(name_key, now),
+            now,
+            limits,
+        )
+        self._login_pace[address] = verdict.address_tat_ms
+        if verdict.refusal is None:
+            expiry = now + FAILURE_WINDOW_SECONDS
+            self._login_failures[pair_key] = (verdict.pair, expiry)
+            self._login_failures[name_key] = (verdict.name, expiry)
+        return verdict.refusal, verdict.wait_seconds
+
+    async def login_succeeded(self, username: str, address: str) -> None:
+        now = self._clock()
+        pair_key, name_key = _pair_key(username, address), _name_key(username)
+        _, name = succeeded(self._failures(pair_key, now), self._failures(name_key, now))
+        self._login_failures.pop(pair_key, None)
+        if name_key in self._login_failures:
+            self._login_failures[name_key] = (name, self._login_failures[name_key][1])
+
+    async def login_not_tried(self, username: str, address: str, limits: LoginLimits) -> None:
+        now = self._clock()
+        pair_key, name_key = _pair_key(username, address), _name_key(username)
+        pair, name = not_tried(
+            self._failures(pair_key, now), self._failures(name_key, now), now, limits
+        )
+        for key, failures in ((pair_key, pair), (name_key, name)):
+            if key in self._login_failures:
+                self._login_failures[key] = (failures, self._login_failures[key][1])
+
+    def _failures(self, key: str, now: float) -> Failures:
+        found = self._login_failures.get(key)
+        return found[0] if found and found[1] > now else Failures()
+
+    def _prune_logins(self, now: float) -> None:
+        if len(self._login_failures) + len(self._login_pace) < self._login_prune_at:
+            return
+        now_ms = int(now * 1000)
+        self._login_pace = {k: t for k, t in self._login_pace.items() if t > now_ms}
+        self._login_failures = {k: v for k, v in self._login_failures.items() if v[1] > now}
+        size = len(self._login_failures) + len(self._login_pace)
+        self._login_prune_at = max(LOGIN_PRUNE_MIN, 2 * size)
+
     def dump_values(self) -> list[bytes]:
         """Every stored byte string, for the tests that look for plaintext at rest."""
         out: list[bytes] = []
@@ -304,3 +370,11 @@ class MemoryStore:
         for _, report in self._reports:
             out += [v if isinstance(v, bytes) else v.encode() for v in report.values()]
         return out
+
+
+def _name_key(username: str) -> str:
+    return "n:" + username
+
+
+def _pair_key(username: str, address: str) -> str:
+    return f"p:{address}:{username}"

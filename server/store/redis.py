@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import secrets
@@ -31,6 +32,14 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
+from server.login_limits import (
+    BACKOFF_CAP_SECONDS,
+    BACKOFF_FIRST_SECONDS,
+    FAILURE_WINDOW_SECONDS,
+    FAILURES_PER_HOUR,
+    LoginLimits,
+    Refusal,
+)
 from server.ratelimit import Rate
 from server.store import (
     DEDUP_SECONDS,
@@ -161,7 +170,80 @@ end
 return after
 """
 
-_SCRIPTS = {"append": APPEND_LUA, "history": HISTORY_LUA, "presence": PRESENCE_LUA}
+# KEYS: the address's pace, the (username, address) failures, the username's failures.
+# ARGV: now ms, interval ms, tolerance ms, pair free, name free, first ms, cap ms, hard,
+# window ms. Returns {0, 0} go ahead (counted as a failure of the pair and the name), {1, ms}
+# the address is over its pace, {2, ms} failures make it wait. Mirrors
+# server/login_limits.decide, which the memory store runs and the contract tests compare.
+LOGIN_LUA = """
+local now = tonumber(ARGV[1])
+local interval, tolerance = tonumber(ARGV[2]), tonumber(ARGV[3])
+local start = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
+if start - now > tolerance then return {1, start - now - tolerance} end
+redis.call('SET', KEYS[1], start + interval, 'PX', start + interval - now)
+local pn = tonumber(redis.call('HGET', KEYS[2], 'n') or '0')
+local pu = tonumber(redis.call('HGET', KEYS[2], 'u') or '0')
+local nn = tonumber(redis.call('HGET', KEYS[3], 'n') or '0')
+local nu = tonumber(redis.call('HGET', KEYS[3], 'u') or '0')
+local pfree, nfree = tonumber(ARGV[4]), tonumber(ARGV[5])
+local wait = math.max(0, pu - now)
+if pn > 0 and nn >= nfree then wait = math.max(wait, nu - now) end
+if wait > 0 then return {2, wait} end
+local first, cap = tonumber(ARGV[6]), tonumber(ARGV[7])
+local hard, window = tonumber(ARGV[8]), tonumber(ARGV[9])
+local function backoff(n, free)
+  if n >= hard then return window end
+  if n < free then return 0 end
+  return math.min(cap, first * 2 ^ (n - free))
+end
+pn, nn = pn + 1, nn + 1
+redis.call('HSET', KEYS[2], 'n', pn, 'u', now + backoff(pn, pfree))
+redis.call('PEXPIRE', KEYS[2], window)
+redis.call('HSET', KEYS[3], 'n', nn, 'u', now + backoff(nn, nfree))
+redis.call('PEXPIRE', KEYS[3], window)
+return {0, 0}
+"""
+
+# KEYS: the pair's failures, the username's. A good login: the pair starts afresh and the
+# name gives back the failure counted in advance (server/login_limits.succeeded).
+LOGIN_SUCCEEDED_LUA = """
+redis.call('DEL', KEYS[1])
+local n = tonumber(redis.call('HGET', KEYS[2], 'n') or '0')
+if n > 0 then redis.call('HSET', KEYS[2], 'n', n - 1) end
+return 0
+"""
+
+# KEYS: the pair's failures, the username's. ARGV: now ms, pair free, name free, first ms,
+# cap ms, hard, window ms. An attempt never checked (the hashing queue was full): one
+# failure fewer for each, the wait recomputed from now (server/login_limits.not_tried).
+LOGIN_NOT_TRIED_LUA = """
+local now = tonumber(ARGV[1])
+local first, cap = tonumber(ARGV[4]), tonumber(ARGV[5])
+local hard, window = tonumber(ARGV[6]), tonumber(ARGV[7])
+local function backoff(n, free)
+  if n >= hard then return window end
+  if n < free then return 0 end
+  return math.min(cap, first * 2 ^ (n - free))
+end
+for i = 1, 2 do
+  local n = tonumber(redis.call('HGET', KEYS[i], 'n') or '0')
+  if n > 1 then
+    redis.call('HSET', KEYS[i], 'n', n - 1, 'u', now + backoff(n - 1, tonumber(ARGV[i + 1])))
+  elseif n == 1 then
+    redis.call('HSET', KEYS[i], 'n', 0, 'u', 0)
+  end
+end
+return 0
+"""
+
+_SCRIPTS = {
+    "append": APPEND_LUA,
+    "history": HISTORY_LUA,
+    "presence": PRESENCE_LUA,
+    "login": LOGIN_LUA,
+    "login_ok": LOGIN_SUCCEEDED_LUA,
+    "login_not_tried": LOGIN_NOT_TRIED_LUA,
+}
 
 
 class _Op:
@@ -605,6 +687,55 @@ class RedisStore:
         pipe.get(full)
         _, value = await self._call(pipe.execute())
         return bytes(value)
+
+    # ---- staff login limits ----------------------------------------------------------------
+
+    def _login_keys(self, username: str, address: str) -> tuple[str, str]:
+        # The name typed, known or not, only as its SHA-256 (throttling says nothing of
+        # existence); the address only as its keyed hash.
+        name = hashlib.sha256(username.encode("utf-8", "surrogatepass")).hexdigest()
+        return f"{self._p}lf:p:{name}:{address}", f"{self._p}lf:n:{name}"
+
+    async def reserve_login(
+        self, username: str, address: str, limits: LoginLimits
+    ) -> tuple[Refusal | None, float]:
+        pair, name = self._login_keys(username, address)
+        rate = limits.address_rate
+        which, wait_ms = await self._script(
+            "login",
+            [f"{self._p}la:{address}", pair, name],
+            [
+                int(self._clock() * 1000),
+                rate.interval_ms,
+                rate.tolerance_ms,
+                limits.pair_free_failures,
+                limits.name_free_failures,
+                int(BACKOFF_FIRST_SECONDS * 1000),
+                int(BACKOFF_CAP_SECONDS * 1000),
+                FAILURES_PER_HOUR,
+                FAILURE_WINDOW_SECONDS * 1000,
+            ],
+        )
+        refusal = {0: None, 1: Refusal.ADDRESS, 2: Refusal.FAILURES}[int(which)]
+        return refusal, int(wait_ms) / 1000
+
+    async def login_succeeded(self, username: str, address: str) -> None:
+        await self._script("login_ok", list(self._login_keys(username, address)), [])
+
+    async def login_not_tried(self, username: str, address: str, limits: LoginLimits) -> None:
+        await self._script(
+            "login_not_tried",
+            list(self._login_keys(username, address)),
+            [
+                int(self._clock() * 1000),
+                limits.pair_free_failures,
+                limits.name_free_failures,
+                int(BACKOFF_FIRST_SECONDS * 1000),
+                int(BACKOFF_CAP_SECONDS * 1000),
+                FAILURES_PER_HOUR,
+                FAILURE_WINDOW_SECONDS * 1000,
+            ],
+        )
 
     # ---- subscriptions -----------------------------------------------------------------------
 

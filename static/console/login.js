@@ -12,7 +12,10 @@ function failureText(result) {
     case 429: {
       const wait = Number(result.headers && result.headers.get("Retry-After"));
       const when = Number.isFinite(wait) && wait > 0 ? ` Wait ${Math.ceil(wait)} seconds.` : " Wait a while.";
-      return `Too many failed attempts for this account.${when}`;
+      if (result.body && result.body.error === "busy") {
+        return `The server is checking many logins at once.${when}`;
+      }
+      return `Too many login attempts.${when}`;
     }
     case 403:
       return "The server refused this login page. Open the console from the server's own address.";

@@ -135,3 +135,15 @@ def test_the_login_benchmark_completes() -> None:
         "bench.logins", "--logins", "3", "--rounds", "1", "--sequential", "2", "--quiet", "1"
     )
     assert report["during_logins"]["deliveries"] and report["quiet"]["deliveries"]  # type: ignore[index]
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(120)
+def test_the_login_flood_benchmark_completes() -> None:
+    report = _run_json("bench.logins", "--flood", "--bogus", "20", "--rounds", "1")
+    for label in ("one_address", "many_addresses"):
+        (only,) = report[label]["rounds"]  # type: ignore[index]
+        assert only["real_login_status"] == 200
+        assert sum(only["bogus_statuses"].values()) == only["bogus_sent"] >= 20
+    # From one address, at most the per-address burst (30) got to be checked.
+    assert report["one_address"]["rounds"][0]["bogus_statuses"].get("401", 0) <= 32  # type: ignore[index]

@@ -48,6 +48,7 @@ def app_server(redis_server: RedisServer) -> Iterator[ServerProcess]:
             "PEERLINE_RATE_BURST": "1000",
             # Every page connects from 127.0.0.1.
             "PEERLINE_UPGRADES_PER_ADDRESS_PER_MINUTE": "10000",
+            "PEERLINE_LOGINS_PER_ADDRESS_PER_MINUTE": "10000",
         }
     )
     yield server

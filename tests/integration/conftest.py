@@ -24,6 +24,7 @@ def redis_env(redis: RedisServer, **extra: str) -> dict[str, str]:
         # tested with their own settings.
         "PEERLINE_SESSIONS_PER_ADDRESS_PER_HOUR": "10000",
         "PEERLINE_UPGRADES_PER_ADDRESS_PER_MINUTE": "10000",
+        "PEERLINE_LOGINS_PER_ADDRESS_PER_MINUTE": "10000",
         **extra,
     }
 

@@ -124,3 +124,19 @@ def test_settings_parse_and_validate(tmp_path: Path) -> None:
         Settings.from_environ({"PEERLINE_CONFIG": str(bad)})
     with pytest.raises(ConfigError, match="cannot read"):
         Settings.from_environ({"PEERLINE_CONFIG": str(tmp_path / "missing.toml")})
+
+
+def test_login_limit_settings() -> None:
+    s = Settings.from_environ({})
+    assert (s.logins_per_address_per_minute, s.login_failures_per_address) == (30, 5)
+    s = Settings.from_environ(
+        {
+            "PEERLINE_LOGINS_PER_ADDRESS_PER_MINUTE": "10000",
+            "PEERLINE_LOGIN_FAILURES_PER_ADDRESS": "3",
+        }
+    )
+    assert (s.logins_per_address_per_minute, s.login_failures_per_address) == (10_000, 3)
+    for name in ("PEERLINE_LOGINS_PER_ADDRESS_PER_MINUTE", "PEERLINE_LOGIN_FAILURES_PER_ADDRESS"):
+        for value in ("0", "lots"):
+            with pytest.raises(ConfigError, match=name):
+                Settings.from_environ({name: value})

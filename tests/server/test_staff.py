@@ -1,4 +1,5 @@
-"""The staff rules: roles, session lifetimes, back-off and the password policy."""
+"""The staff rules: roles, session lifetimes and the password policy (the login back-off is
+in tests/server/test_login_limits.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from server.staff import (
     SESSION_ABSOLUTE_SECONDS,
     SESSION_IDLE_SECONDS,
     StaffSession,
-    backoff_seconds,
     common_passwords,
     default_display_name,
     may_join_group_rooms,
@@ -89,14 +89,6 @@ def test_session_idle_and_absolute_limits() -> None:
     busy = StaffSession("u", created=start, seen=start + SESSION_ABSOLUTE_SECONDS - 10, csrf="c")
     assert session_alive(busy, start + SESSION_ABSOLUTE_SECONDS - 1)
     assert not session_alive(busy, start + SESSION_ABSOLUTE_SECONDS)
-
-
-def test_backoff_starts_after_five_and_doubles_to_fifteen_minutes() -> None:
-    assert [backoff_seconds(n) for n in range(5)] == [0.0] * 5
-    assert [backoff_seconds(n) for n in range(5, 9)] == [1.0, 2.0, 4.0, 8.0]
-    assert backoff_seconds(20) == 900.0
-    assert backoff_seconds(99) == 900.0
-    assert backoff_seconds(100) == 3600.0  # the hard limit of 100 failures an hour
 
 
 def test_the_shipped_list_has_the_top_3000() -> None:

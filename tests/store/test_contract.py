@@ -9,6 +9,14 @@ from typing import Any
 
 import pytest
 
+from server.login_limits import (
+    FAILURE_WINDOW_SECONDS,
+    NAME_FREE_FAILURES,
+    Failures,
+    LoginLimits,
+    Refusal,
+    decide,
+)
 from server.ratelimit import Rate
 from server.store import (
     HISTORY_LATEST,
@@ -320,3 +328,101 @@ async def test_a_removed_message_is_gone_and_every_process_is_told(harness: Harn
     event = {"op": "removed", "room": "general", "ids": [doomed.id]}
     await until(lambda: event in harness.listener.controls)
     assert await harness.store.remove("general", doomed.id) is False
+
+
+# ---- staff login limits (server/login_limits.py) -------------------------------------------
+
+LOGIN_LIMITS = LoginLimits(per_address_per_minute=30, pair_free_failures=5)
+
+
+async def test_login_address_pace_counts_every_name_across_the_store(harness: Harness) -> None:
+    store = harness.store
+    for i in range(30):
+        assert await store.reserve_login(f"random-{i}", "addr-a", LOGIN_LIMITS) == (None, 0.0)
+    refusal, wait = await store.reserve_login("random-x", "addr-a", LOGIN_LIMITS)
+    assert refusal is Refusal.ADDRESS and wait == pytest.approx(2.0)
+    assert await store.reserve_login("random-x", "addr-b", LOGIN_LIMITS) == (None, 0.0)
+    harness.clock.now += 2.0
+    assert await store.reserve_login("random-y", "addr-a", LOGIN_LIMITS) == (None, 0.0)
+
+
+async def test_login_failures_hold_the_pair_not_the_name_elsewhere(harness: Harness) -> None:
+    store = harness.store
+    for _ in range(5):
+        assert await store.reserve_login("sam", "addr-a", LOGIN_LIMITS) == (None, 0.0)
+    harness.clock.now += 0.25
+    refusal, wait = await store.reserve_login("sam", "addr-a", LOGIN_LIMITS)
+    assert refusal is Refusal.FAILURES and wait == pytest.approx(0.75)
+    assert await store.reserve_login("sam", "addr-b", LOGIN_LIMITS) == (None, 0.0)
+    await store.login_succeeded("sam", "addr-b")
+    # A success clears its own pair: five free failures again from there.
+    for _ in range(5):
+        assert await store.reserve_login("sam", "addr-b", LOGIN_LIMITS) == (None, 0.0)
+    harness.clock.now += 0.75
+    assert await store.reserve_login("sam", "addr-a", LOGIN_LIMITS) == (None, 0.0)
+    refusal, wait = await store.reserve_login("sam", "addr-a", LOGIN_LIMITS)
+    assert refusal is Refusal.FAILURES and wait == pytest.approx(2.0)
+    # The counts are forgotten an hour after the last failure.
+    harness.clock.now += FAILURE_WINDOW_SECONDS + 1
+    if isinstance(store, RedisStore):
+        await _expire_now(store, "sam")
+    assert await store.reserve_login("sam", "addr-a", LOGIN_LIMITS) == (None, 0.0)
+
+
+async def _expire_now(store: RedisStore, username: str) -> None:
+    # Redis expires by its own clock, not the harness's: check that each key would end an
+    # hour after its last failure, then end it as that hour would.
+    keys = store._login_keys(username, "addr-a") + store._login_keys(username, "addr-b")
+    for key in dict.fromkeys(keys):
+        ttl_ms = await store.client.pttl(key)
+        assert FAILURE_WINDOW_SECONDS * 1000 - 60_000 < ttl_ms <= FAILURE_WINDOW_SECONDS * 1000
+        await store.client.delete(key)
+
+
+async def test_login_name_wide_limit_holds_only_addresses_that_failed(harness: Harness) -> None:
+    store = harness.store
+    for i in range(NAME_FREE_FAILURES):
+        assert await store.reserve_login("sam", f"bot-{i}", LOGIN_LIMITS) == (None, 0.0)
+    refusal, wait = await store.reserve_login("sam", "bot-0", LOGIN_LIMITS)
+    assert refusal is Refusal.FAILURES and wait == pytest.approx(1.0)
+    assert await store.reserve_login("sam", "home", LOGIN_LIMITS) == (None, 0.0)
+    await store.login_succeeded("sam", "home")
+    # The success gave back only its own attempt: the name is still over its count.
+    assert (await store.reserve_login("sam", "bot-1", LOGIN_LIMITS))[0] is Refusal.FAILURES
+    assert await store.reserve_login("other", "bot-0", LOGIN_LIMITS) == (None, 0.0)
+
+
+async def test_login_not_tried_gives_the_attempt_back(harness: Harness) -> None:
+    store = harness.store
+    for _ in range(5):
+        assert await store.reserve_login("sam", "addr-a", LOGIN_LIMITS) == (None, 0.0)
+    # The fifth was never checked (the hashing queue was full): four failures, no wait.
+    await store.login_not_tried("sam", "addr-a", LOGIN_LIMITS)
+    assert await store.reserve_login("sam", "addr-a", LOGIN_LIMITS) == (None, 0.0)
+    refusal, wait = await store.reserve_login("sam", "addr-a", LOGIN_LIMITS)
+    assert refusal is Refusal.FAILURES and wait == pytest.approx(1.0)
+    await store.login_not_tried("nobody", "addr-a", LOGIN_LIMITS)  # nothing to give back
+
+
+async def test_login_limits_match_the_pure_policy(harness: Harness) -> None:
+    """The same mixed sequence on the store and on login_limits.decide directly."""
+    store, clock = harness.store, harness.clock
+    limits = LoginLimits(per_address_per_minute=20, pair_free_failures=3, name_free_failures=6)
+    pace: dict[str, int] = {}
+    failures: dict[str, Failures] = {}
+    steps = [(f"n{i % 2}", f"a{i % 5}", 0.3 * (i % 4)) for i in range(60)]
+    for name, address, later in steps:
+        clock.now += later
+        verdict = decide(
+            pace.get(address, 0),
+            failures.get(name + "|" + address, Failures()),
+            failures.get(name, Failures()),
+            clock.now,
+            limits,
+        )
+        pace[address] = verdict.address_tat_ms
+        if verdict.refusal is None:
+            failures[name + "|" + address], failures[name] = verdict.pair, verdict.name
+        refusal, wait = await store.reserve_login(name, address, limits)
+        assert refusal == verdict.refusal
+        assert wait == pytest.approx(verdict.wait_seconds, abs=0.002)

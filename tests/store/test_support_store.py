@@ -1,4 +1,5 @@
-"""The Redis support and account stores on real Redis: queue order, claims, throttle."""
+"""The Redis support and account stores on real Redis: queue order, claims, TOTP steps,
+sessions (the login limits are in the store contract, tests/store/test_contract.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from server.staff import StaffSession, backoff_seconds
+from server.staff import StaffSession
 from server.store.accounts import StaffStore
 from server.store.support import SupportStore
 
@@ -85,20 +86,6 @@ async def test_end_is_once_and_clears_open_rooms(client: Redis, prefix: str) -> 
     assert room is not None and room.ended_ms == 5 and room.priority == "concern"
     assert await support.rooms_of("p") == [] and await support.rooms_of("s") == []
     assert await support.mark_feedback("dm-a") and not await support.mark_feedback("dm-a")
-
-
-async def test_throttle_matches_the_pure_backoff(client: Redis, prefix: str) -> None:
-    staff = StaffStore(client, prefix)
-    now = 1_000.0
-    for failures in range(12):
-        assert await staff.reserve_attempt("ghost", now) == 0.0
-        wait = backoff_seconds(failures + 1)
-        if wait:
-            # Too early: refused with the time left; just in time: allowed.
-            assert await staff.reserve_attempt("ghost", now + wait - 0.5) == pytest.approx(0.5)
-        now += wait
-    await staff.clear_failures("ghost")
-    assert await staff.reserve_attempt("ghost", now) == 0.0
 
 
 async def test_a_totp_step_is_accepted_once_and_never_an_older_one(
