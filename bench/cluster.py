@@ -70,7 +70,8 @@ def http(method: str, url: str, body: Any, headers: dict[str, str]) -> tuple[int
         with urllib.request.urlopen(request, timeout=90) as response:
             return response.status, json.loads(response.read() or b"null"), dict(response.headers)
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null"), dict(exc.headers)
+        with exc:
+            return exc.code, json.loads(exc.read() or b"null"), dict(exc.headers)
 
 
 async def participant_socket(server: ServerHandle, room: str) -> Any:

@@ -209,7 +209,9 @@ def http_json(
             raw = response.read()
             status, got = response.status, {k.lower(): v for k, v in response.headers.items()}
     except urllib.error.HTTPError as exc:
-        raw, status, got = exc.read(), exc.code, {k.lower(): v for k, v in exc.headers.items()}
+        with exc:  # closed now, not when collected (a ResourceWarning in a later test)
+            raw, status = exc.read(), exc.code
+            got = {k.lower(): v for k, v in exc.headers.items()}
     return status, got, (json.loads(raw) if raw else None)
 
 
