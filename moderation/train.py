@@ -86,6 +86,10 @@ class Settings:
     # "balanced" weighs each class by the inverse of its share; None weighs every row alike.
     class_weight: str | None = "balanced"
     mil_rounds: int = 2  # fits; after each but the last, long risky messages pick a unit
+    # What a long risky message trains on in the first round, before any model can pick its
+    # unit: "first" its first window, "all" every unit (weighed to count once), "short"
+    # nothing (the first model learns from short messages alone).
+    mil_start: str = "first"
     # Weight of the `concern` rows (negatives) in the urgent head: 0 leaves them out, so
     # the head learns urgent against ordinary talk only and the risk head does the rest.
     urgent_concern_weight: float = 1.0
@@ -230,21 +234,21 @@ class Heads:
         return np.frombuffer(self.tables[head], dtype=np.int8) * self.scale[head]
 
 
-def _head_rows(owners: list[Message], head: str, settings: Settings) -> tuple[Any, Any, Any]:
+def _head_rows(
+    owners: list[Message], row_weight: Any, head: str, settings: Settings
+) -> tuple[Any, Any, Any]:
     """The rows a head is fitted on (a mask), their targets and their sample weights."""
     import numpy as np
 
     labels = np.array([m.label for m in owners])
-    if head == "risk":
-        return np.ones(len(owners), dtype=bool), (labels != "none").astype(int), None
-    concern = labels == "concern"
-    weight = np.where(concern, settings.urgent_concern_weight, 1.0)
+    weight = np.asarray(row_weight, dtype=np.float64)
+    if head == "urgent":
+        weight = weight * np.where(labels == "concern", settings.urgent_concern_weight, 1.0)
+        target = labels == "urgent"
+    else:
+        target = labels != "none"
     keep = weight > 0
-    return (
-        keep,
-        (labels[keep] == "urgent").astype(int),
-        (None if (weight == 1.0).all() else weight[keep]),
-    )
+    return keep, target[keep].astype(int), None if (weight == 1.0).all() else weight[keep]
 
 
 def fit_heads(
@@ -259,11 +263,21 @@ def fit_heads(
     heads: Heads | None = None
     for round_ in range(settings.mil_rounds):
         rows_list: list[Any] = []
+        weights_list: list[float] = []
         for i in range(len(data.messages)):
-            if risky_long[i]:
+            every = range(data.start[i], data.start[i + 1])
+            if not risky_long[i]:  # a short message is one unit; no part of a `none` is a crisis
+                rows_list.append(every)
+                weights_list += [1.0] * len(every)
+            elif round_ > 0 or settings.mil_start == "first":
                 rows_list.append([pick[i]])
-            else:  # a short message is one unit; no part of a `none` is a crisis
-                rows_list.append(range(data.start[i], data.start[i + 1]))
+                weights_list.append(1.0)
+            elif settings.mil_start == "all":  # every unit, the message counted once in all
+                rows_list.append(every)
+                weights_list += [1.0 / len(every)] * len(every)
+            else:  # "short": left out until a model trained without it picks its unit
+                rows_list.append([pick[i]])
+                weights_list.append(0.0)
         owner_index = np.repeat(np.arange(len(data.messages)), [len(r) for r in rows_list])
         rows = np.fromiter((r for rs in rows_list for r in rs), dtype=np.int64)
         owners = [data.messages[i] for i in owner_index]
@@ -272,7 +286,7 @@ def fit_heads(
         scale: dict[str, float] = {}
         bias: dict[str, float] = {}
         for head in MAIN_HEADS:
-            keep, head_y, weight = _head_rows(owners, head, settings)
+            keep, head_y, weight = _head_rows(owners, weights_list, head, settings)
             head_x = x[keep]
             if head not in c:
                 given = settings.c_urgent if head == "urgent" else settings.c_risk
