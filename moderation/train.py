@@ -14,16 +14,20 @@ Needs the `train` extra (scikit-learn, numpy, scipy); Peerline itself never does
    model scores highest becomes that message's row, and the model is fitted again
    (multiple-instance learning, two rounds).
 2. Two logistic heads, `urgent` and `risk` (urgent or concern), and one multinomial head for
-   the category of danger, over the hashed features of moderation/features.py. Their
-   regularisation is chosen on the threshold writers.
+   the category of danger, over the hashed features of moderation/features.py. How they
+   are trained (`Settings`: regularisation, class weights, rounds) is fixed in SHIPPED from
+   cross-validation by writer over the train and threshold writers (moderation/crossval.py);
+   a C left as None is chosen on the threshold writers instead.
 3. Weights are rounded to signed bytes, one scale a head, and every later step scores with
    the rounded model through moderation.model, exactly as the server will.
 4. The overlay (moderation/detector.py) has weights for the rules and the cues, two
    thresholds, and a floor (how much of the rules' verdict the scores cannot lower); all are
    chosen together, on the threshold writers only, to catch the most urgent and
    urgent-or-concern messages with at most MAX_FALSE_ALARMS of `none` flagged (by a floor or
-   the scores) and urgent precision at least MIN_URGENT_PRECISION. The test writers are
-   never read here.
+   the scores) and urgent precision at least MIN_URGENT_PRECISION. The figures printed are
+   the labels `scan` gives the threshold writers (Overlay.decide); they were tuned on, so
+   they flatter: moderation/crossval.py gives figures on writers that set nothing. The test
+   writers' files are never opened here.
 """
 
 from __future__ import annotations

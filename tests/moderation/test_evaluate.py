@@ -58,7 +58,7 @@ def test_main_prints_json_for_a_writer(capsys: pytest.CaptureFixture[str]) -> No
     # A threshold writer: the command's output is what is under test, and a unit test has
     # no business printing test-writer figures (those are test_floor.py's alone).
     writer = writers_of()["threshold"][0]
-    assert main(["--writer", writer, "--json"]) == 0
+    assert main(["--part", "threshold", "--writer", writer, "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in printed] == [writer]
     assert set(printed[0]["figures"]) >= {
