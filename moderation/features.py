@@ -35,12 +35,13 @@ _SEED_WORD = 0x5EED_0001
 _SEED_PAIR = 0x5EED_0002
 
 
-def word_buckets(word: str, mask: int) -> list[int]:
-    """The buckets of the features one word contributes on its own (n-grams, the word)."""
+def word_buckets(word: str, mask: int, ngrams: tuple[int, ...] = CHAR_NGRAMS) -> list[int]:
+    """The buckets of the features one word contributes on its own (n-grams, the word).
+    `ngrams` is only ever changed by cross-validation, to compare n-gram ranges."""
     data = f" {word[:MAX_WORD_CHARS]} ".encode()
     size = len(data)
     buckets = [crc32(word.encode(), _SEED_WORD) & mask]
-    for n in CHAR_NGRAMS:
+    for n in ngrams:
         for start in range(size - n + 1):
             buckets.append(crc32(data[start : start + n], _SEED_CHAR) & mask)
     return buckets
@@ -99,12 +100,17 @@ def units(sentence_of: list[int]) -> Iterator[tuple[int, int]]:
 
 
 def unit_buckets(
-    words: list[str], sentence_of: list[int], start: int, end: int, mask: int
+    words: list[str],
+    sentence_of: list[int],
+    start: int,
+    end: int,
+    mask: int,
+    ngrams: tuple[int, ...] = CHAR_NGRAMS,
 ) -> list[int]:
     """Every feature occurrence of one unit, as buckets (repeats kept: they are counts)."""
     buckets: list[int] = []
     for index in range(start, end):
-        buckets += word_buckets(words[index], mask)
+        buckets += word_buckets(words[index], mask, ngrams)
         if index + 1 < end and sentence_of[index + 1] == sentence_of[index]:
             buckets.append(pair_bucket(words[index], words[index + 1], mask))
     return buckets

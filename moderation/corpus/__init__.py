@@ -18,6 +18,7 @@ from importlib import resources
 
 PARTS = ("train", "threshold", "test")
 LABELS = ("urgent", "concern", "none")
+TEAM = "team"  # the team's development set, always in training
 LONG_WORDS = 80  # a "long" message, as the corpus brief counts them
 
 
@@ -77,6 +78,33 @@ def load() -> list[Message]:
             devset.joinpath(f"{part}.jsonl").read_text("utf-8").splitlines(), "team"
         )
     return messages
+
+
+def load_writers(writers: Iterable[str]) -> list[Message]:
+    """The messages of the named writers only, in the order `load` gives them (the writers'
+    files by name, then the team's): no other writer's file is opened, so training and
+    cross-validation never hold a test writer's message even in memory."""
+    wanted = set(writers)
+    messages: list[Message] = []
+    folder = resources.files("moderation.corpus").joinpath("writers")
+    for name in sorted(wanted - {TEAM}):
+        entry = folder.joinpath(f"{name}.jsonl")
+        if not entry.is_file():
+            raise FileNotFoundError(f"no writer {name!r} in moderation/corpus/writers")
+        messages += load_lines(entry.read_text("utf-8").splitlines(), name)
+    if TEAM in wanted:
+        devset = resources.files("moderation").joinpath("devset")
+        for part in ("dev", "heldout"):
+            messages += load_lines(
+                devset.joinpath(f"{part}.jsonl").read_text("utf-8").splitlines(), TEAM
+            )
+    return messages
+
+
+def load_parts(parts: Iterable[str]) -> dict[str, list[Message]]:
+    """The messages of the named parts only (see `load_writers`)."""
+    names = writers_of()
+    return {part: load_writers(names[part]) for part in parts}
 
 
 def writers_of() -> dict[str, list[str]]:
