@@ -36,6 +36,7 @@ from server.protocol import (
     Note,
     OnCall,
     Ping,
+    Refusal,
     Report,
     RequestSupport,
     Say,
@@ -60,15 +61,6 @@ if TYPE_CHECKING:
     from server.escalation import Escalations
 
 log = logging.getLogger(__name__)
-
-
-class Refusal(Exception):
-    """A frame that will not be applied: the code and detail go back to the sender."""
-
-    def __init__(self, code: ErrorCode, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 
 TYPING_INTERVAL_SECONDS = 1.0  # PROTOCOL.md: at most one typing signal a second a sender

@@ -17,7 +17,6 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 
-from server.chat import Refusal
 from server.config import Settings
 from server.connection import Connection, Person
 from server.crypto import KeyRing
@@ -30,6 +29,7 @@ from server.protocol import (
     ErrorCode,
     Feedback,
     Note,
+    Refusal,
     RequestSupport,
     Status,
     Transfer,

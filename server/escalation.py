@@ -21,14 +21,13 @@ from typing import Any, Protocol
 from cryptography.exceptions import InvalidTag
 from redis.exceptions import ResponseError
 
-from server.chat import Refusal
 from server.config import Settings
 from server.connection import Connection, Person
 from server.crypto import KeyRing
 from server.hub import Hub
 from server.identity import new_id
 from server.ladder import AlertState, Online, recipients, step
-from server.protocol import AckAlert, ErrorCode, OnCall, encode, with_ref
+from server.protocol import AckAlert, ErrorCode, OnCall, Refusal, encode, with_ref
 from server.rooms import DIRECT_ROOM_PREFIX
 from server.store import Store, StoreUnavailable
 from server.store.accounts import StaffStore

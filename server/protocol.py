@@ -72,6 +72,16 @@ class FrameError(Exception):
         self.ref = ref
 
 
+class Refusal(Exception):
+    """A frame that will not be applied: the code and detail go back to the sender. Here,
+    beside the codes, so the desk and the escalations raise it without importing chat."""
+
+    def __init__(self, code: ErrorCode, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
 @dataclass(frozen=True, slots=True)
 class Join:
     ref: str | None
