@@ -122,8 +122,13 @@ function showView(name, { focus = true } = {}) {
   updateBanner();
 }
 
+// Page-wide timers, stopped by Quick Exit.
+const timers = [];
+
 function updateBanner() {
-  const banner = byId("conn-banner");
+  const banner = document.getElementById("conn-banner");
+  if (!banner) return; // Quick Exit emptied the page; a socket's close may still arrive
+
   const needsSocket =
     state.me && (state.view === "rooms" || state.view === "chat" || state.view === "waiting");
   const text =
@@ -1129,6 +1134,9 @@ function wire() {
   }
   installEscapeShortcut(window);
   onQuickExit(() => {
+    // The page is emptied before the next site loads: a timer that fired in between found
+    // no #conn-banner and threw (seen as a page error in the Quick Exit test).
+    for (const timer of timers) clearInterval(timer);
     outbox.disable();
     connection.stop();
   });
@@ -1192,8 +1200,7 @@ function wire() {
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") connection.nudge();
   });
-  setInterval(retryTick, 1000);
-  setInterval(updateBanner, 1000);
+  timers.push(setInterval(retryTick, 1000), setInterval(updateBanner, 1000));
 
   // A small hook for the browser tests (and for a person's own "reconnect" debugging):
   // it can only drop this page's own socket.
