@@ -23,7 +23,7 @@ COPY server/ server/
 COPY moderation/ moderation/
 COPY static/ static/
 
-# Editable install, on purpose. server/web.py finds the page at
+# Editable install, on purpose. server/web/participant.py finds the page at
 # Path(__file__).parent.parent / "static", i.e. the static/ folder beside server/ in the
 # source tree. A regular `pip install .` copies only the `server` package into
 # site-packages, where that path (site-packages/static) does not exist. With `-e`, `server`

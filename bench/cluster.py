@@ -102,11 +102,11 @@ async def make_accounts(
     PASSWORD (so making many is quick); returns (username, TOTP secret) pairs."""
     import redis.asyncio as aioredis
 
+    from server.core.identity import new_id
+    from server.core.totp import new_secret
     from server.crypto import KeyRing
-    from server.identity import new_id
-    from server.passwords import Passwords
+    from server.services.passwords import Passwords
     from server.store.accounts import Account, StaffStore
-    from server.totp import new_secret
 
     keys = KeyRing.parse(env["PEERLINE_DATA_KEYS"])
     stored = Passwords().hash_now(PASSWORD)

@@ -189,7 +189,7 @@ def flood(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
 
 
 async def verify_in_process(rounds: int) -> list[float]:
-    from server.passwords import Passwords
+    from server.services.passwords import Passwords
 
     passwords = Passwords()
     stored = passwords.hash_now(PASSWORD)

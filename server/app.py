@@ -19,35 +19,35 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from server.addresses import AddressHasher
-from server.chat import Context
 from server.config import Settings
-from server.crisis import Crisis
+from server.core.metrics import Metrics
+from server.core.protocol import CloseCode
 from server.crypto import KeyRing
-from server.desk import Desk
-from server.escalation import Escalations
-from server.headers import SecurityHeaders
-from server.hub import Hub
-from server.metrics import Metrics
-from server.passwords import Passwords
-from server.protocol import CloseCode
-from server.retention import cutoff_id, purge
-from server.review_web import ReviewWeb
-from server.staff_web import StaffWeb
+from server.services.addresses import AddressHasher
+from server.services.chat import Context
+from server.services.crisis import Crisis
+from server.services.desk import Desk
+from server.services.escalation import Escalations
+from server.services.passwords import Passwords
+from server.services.retention import cutoff_id, purge
 from server.store import Store, StoreUnavailable
 from server.store.audit import AuditLog
 from server.store.escalations import EscalationStore
 from server.store.memory import MemoryStore
 from server.store.review import ReviewStore
-from server.web import (
+from server.web.console import StaffWeb
+from server.web.headers import SecurityHeaders
+from server.web.http import (
     STATIC_DIR,
-    SocketsFirst,
-    Web,
     method_not_allowed,
     not_found,
     server_error,
     store_unavailable,
 )
+from server.web.participant import Web
+from server.web.review import ReviewWeb
+from server.web.socket import SocketEndpoint, SocketsFirst
+from server.ws.hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ def create_app(
     ctx = Context(
         settings, store, hub, keys, metrics, clock, desk, safety.crisis, safety.escalations
     )
-    web = Web(ctx, AddressHasher(store), review=safety.review)
+    web = Web(ctx, AddressHasher(store))
     passwords = Passwords()
     staff_web = StaffWeb(
         settings,
@@ -204,7 +204,7 @@ def create_app(
         web.origin_allowed,
         web.address_digest,
     )
-    web.staff = staff_web
+    sockets = SocketEndpoint(ctx, web, staff_web, safety.review)
     review_web = None
     if safety.escalations is not None and safety.review is not None and safety.audit:
         staff_web.on_call = safety.escalations.esc.on_call
@@ -262,7 +262,7 @@ def create_app(
         jobs = [
             asyncio.create_task(purge_loop()),
             asyncio.create_task(presence_loop()),
-            asyncio.create_task(web.recheck_loop()),
+            asyncio.create_task(sockets.recheck_loop()),
             asyncio.create_task(stall_loop()),
         ]
         if safety.escalations is not None:
@@ -279,6 +279,9 @@ def create_app(
             passwords.close()
             await store.aclose()
 
+    # Every path the server answers, in one place. `/ws` is served before Starlette's routing
+    # (SocketsFirst, server/web/socket.py): the socket then skips about ten wrappers.
+    socket_path, socket_endpoint = "/ws", sockets.websocket
     app = Starlette(
         routes=[
             Route("/", web.index),
@@ -308,4 +311,4 @@ def create_app(
     )
     app.state.ctx = ctx
     # Outermost, around Starlette's own error handler too, so a 500 carries the headers.
-    return SecurityHeaders(SocketsFirst(app, "/ws", web.websocket))
+    return SecurityHeaders(SocketsFirst(app, socket_path, socket_endpoint))

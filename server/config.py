@@ -102,7 +102,7 @@ class Settings:
     program: Program = field(repr=False)
     # Reverse proxies whose X-Forwarded-For is believed (addresses and CIDRs); none by default.
     trusted_proxies: tuple[IPNetwork, ...] = ()
-    # Seconds a request has to arrive whole, headers and body (server/deadline.py).
+    # Seconds a request has to arrive whole, headers and body (server/cli/deadline.py).
     read_deadline_seconds: float = 10.0
     # WebSocket upgrades from one client address in a minute, across processes.
     upgrades_per_address_per_minute: int = 120

@@ -250,12 +250,12 @@ async def add_staff(
     account made here shares one password, so argon2 runs once per test session."""
     import redis.asyncio as aioredis
 
+    from server.core.identity import new_id
+    from server.core.people import default_display_name
+    from server.core.totp import new_secret
     from server.crypto import KeyRing
-    from server.identity import new_id
-    from server.passwords import Passwords
-    from server.staff import default_display_name
+    from server.services.passwords import Passwords
     from server.store.accounts import Account, StaffStore
-    from server.totp import new_secret
 
     password = "correct horse battery staple peerline"
     if password not in _HASHES:

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from server.login_limits import LoginLimits, Refusal
-from server.ratelimit import Rate
+from server.core.login_limits import LoginLimits, Refusal
+from server.core.ratelimit import Rate
 
 HISTORY_LATEST = 50  # PROTOCOL.md: a join without `since` returns the latest 50 messages
 HISTORY_PAGE = 200  # PROTOCOL.md: a join with `since` returns at most 200, then `more`
@@ -86,7 +86,7 @@ class Listener(Protocol):
 
     def on_control(self, event: dict[str, Any]) -> None:
         """A process-wide event (staff and support: queue changed, a frame for a person,
-        sockets to close); see server/hub.py for the kinds."""
+        sockets to close); see server/ws/hub.py for the kinds."""
         ...
 
 
@@ -161,7 +161,7 @@ class Store(Protocol):
         asks first and gone for good after `ttl_seconds` (a key kept nowhere else)."""
         ...
 
-    # Staff login limits (server/login_limits.py), across processes
+    # Staff login limits (server/core/login_limits.py), across processes
     async def reserve_login(
         self, username: str, address: str, limits: LoginLimits
     ) -> tuple[Refusal | None, float]:

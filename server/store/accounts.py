@@ -19,7 +19,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
-from server.staff import (
+from server.core.people import (
     SESSION_ABSOLUTE_SECONDS,
     SESSION_IDLE_SECONDS,
     StaffSession,

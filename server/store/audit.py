@@ -1,7 +1,7 @@
 """The append-only, hash-chained audit log of staff actions in Redis (SECURITY.md L1, T24).
 
 Keys (P = prefix):
-- `P audit`: a stream, one entry per record, every field a string (server/audit.py).
+- `P audit`: a stream, one entry per record, every field a string (server/core/audit.py).
 - `P audit:head`: "seq hash" of the newest record.
 
 Appends from several server processes keep one chain: the record is computed here from the
@@ -31,7 +31,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from server.audit import (
+from server.core.audit import (
     GENESIS,
     MALFORMED,
     AuditRecord,

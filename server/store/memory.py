@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.login_limits import (
+from server.core.login_limits import (
     FAILURE_WINDOW_SECONDS,
     Failures,
     LoginLimits,
@@ -24,7 +24,7 @@ from server.login_limits import (
     not_tried,
     succeeded,
 )
-from server.ratelimit import Rate, gcra
+from server.core.ratelimit import Rate, gcra
 from server.store import (
     DEDUP_SECONDS,
     HISTORY_LATEST,
@@ -66,13 +66,13 @@ class MemoryStore:
         self._rooms: dict[str, _Room] = {}
         self._subscribed: set[str] = set()
         self._dedup: dict[str, tuple[dict[str, str], float]] = {}
-        self._pace: dict[str, int] = {}  # author -> GCRA arrival time, ms (server.ratelimit)
+        self._pace: dict[str, int] = {}  # author -> GCRA arrival time, ms (server.core.ratelimit)
         self._pace_prune_at = PACE_PRUNE_MIN
         self._authored: dict[str, list[tuple[str, str]]] = {}
         self._reports: list[tuple[tuple[int, int], dict[str, str | bytes]]] = []
         self._keys: dict[str, tuple[bytes, float]] = {}
         self._counters: dict[str, tuple[int, float]] = {}
-        # Staff login limits (server/login_limits.py): the address's GCRA arrival time (ms),
+        # Staff login limits (server/core/login_limits.py): the address's GCRA arrival time (ms),
         # and failure counts with their expiry (epoch s), as the Redis keys hold them.
         self._login_pace: dict[str, int] = {}
         self._login_failures: dict[str, tuple[Failures, float]] = {}

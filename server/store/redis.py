@@ -32,7 +32,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
-from server.login_limits import (
+from server.core.login_limits import (
     BACKOFF_CAP_SECONDS,
     BACKOFF_FIRST_SECONDS,
     FAILURE_WINDOW_SECONDS,
@@ -40,7 +40,7 @@ from server.login_limits import (
     LoginLimits,
     Refusal,
 )
-from server.ratelimit import Rate
+from server.core.ratelimit import Rate
 from server.store import (
     DEDUP_SECONDS,
     HISTORY_LATEST,
@@ -93,7 +93,7 @@ end
 # KEYS: stream, dedup hash, author index, author's pace. ARGV: id, nonce, key id, blob,
 # retention ms, dedup ms, channel, room, now ms, interval ms, tolerance ms (interval 0: no
 # rate). Returns {1, id} stored, {0, id} duplicate, {2, last} id too low, {3, ms} over the
-# rate: wait ms. The pace is server.ratelimit.gcra, in the same round trip as the append.
+# rate: wait ms. The pace is server.core.ratelimit.gcra, in the same round trip as the append.
 APPEND_LUA = (
     _ID_CMP
     + """

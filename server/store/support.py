@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from server.rooms import DIRECT_ROOM_PREFIX
+from server.core.rooms import DIRECT_ROOM_PREFIX
 from server.store.redis import call
 
 PRIORITY_RANK = {"urgent": 0, "concern": 1, "normal": 2}

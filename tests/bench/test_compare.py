@@ -163,11 +163,17 @@ def test_profile_shares_count_own_and_total_time_without_the_root_chain() -> Non
 
     collapsed = "\n".join(
         [
-            "main (server/cli.py:1);run (asyncio/runners.py:2);send (uvicorn/ws.py:3) 6",
-            "main (server/cli.py:1);run (asyncio/runners.py:2);say (server/chat.py:4) 3",
-            "main (server/cli.py:1);run (asyncio/runners.py:2) 1",
+            "main (server/__main__.py:1);run (asyncio/runners.py:2);send (uvicorn/ws.py:3) 6",
+            "main (server/__main__.py:1);run (asyncio/runners.py:2);say (server/services/chat.py:4) 3",
+            "main (server/__main__.py:1);run (asyncio/runners.py:2) 1",
         ]
     )
     top = top_functions(collapsed)
-    assert top["own"][:2] == [("send (uvicorn/ws.py)", 60.0), ("say (server/chat.py)", 30.0)]
-    assert dict(top["total"]) == {"send (uvicorn/ws.py)": 60.0, "say (server/chat.py)": 30.0}
+    assert top["own"][:2] == [
+        ("send (uvicorn/ws.py)", 60.0),
+        ("say (server/services/chat.py)", 30.0),
+    ]
+    assert dict(top["total"]) == {
+        "send (uvicorn/ws.py)": 60.0,
+        "say (server/services/chat.py)": 30.0,
+    }

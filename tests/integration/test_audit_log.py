@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from server import audit_cli
-from server.audit import (
+from server.cli import audit as audit_cli
+from server.core.audit import (
     BROKEN_LINK,
     GENESIS,
     HASH_MISMATCH,

@@ -27,7 +27,7 @@ def test_exceptions_are_logged_by_type_and_place_never_by_message() -> None:
         import sys
 
         rec = logging.LogRecord(
-            "server.chat", logging.ERROR, __file__, 1, "failed", (), sys.exc_info()
+            "server.services.chat", logging.ERROR, __file__, 1, "failed", (), sys.exc_info()
         )
     line = json.loads(JsonFormatter().format(rec))
     assert line["exception"] == "ValueError" and "test_logs.py" in line["where"]

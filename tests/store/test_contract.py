@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from server.login_limits import (
+from server.core.login_limits import (
     FAILURE_WINDOW_SECONDS,
     NAME_FREE_FAILURES,
     Failures,
@@ -17,7 +17,7 @@ from server.login_limits import (
     Refusal,
     decide,
 )
-from server.ratelimit import Rate
+from server.core.ratelimit import Rate
 from server.store import (
     HISTORY_LATEST,
     HISTORY_PAGE,
@@ -330,7 +330,7 @@ async def test_a_removed_message_is_gone_and_every_process_is_told(harness: Harn
     assert await harness.store.remove("general", doomed.id) is False
 
 
-# ---- staff login limits (server/login_limits.py) -------------------------------------------
+# ---- staff login limits (server/core/login_limits.py) -------------------------------------------
 
 LOGIN_LIMITS = LoginLimits(per_address_per_minute=30, pair_free_failures=5)
 

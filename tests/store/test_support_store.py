@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from server.staff import StaffSession
+from server.core.people import StaffSession
 from server.store.accounts import StaffStore
 from server.store.support import SupportStore
 

@@ -1,0 +1,140 @@
+"""Every participant message, read for crisis language before it is acknowledged.
+
+`assess` is the pure scan (moderation/). On `urgent` or `concern` the writer gets the
+program's crisis resources at once, before the ack; once the message is stored, it is flagged
+for moderators and the writer's support ticket takes that priority; on `urgent` an
+escalation is raised, unless this person already raised ALERTS_PER_HOUR in the last hour, in
+which case it is held for a moderator (SECURITY.md W6), never dropped. The raise happens
+before the ack, so a process killed after the ack cannot lose it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from moderation import Assessment, Entry, Lexicon, LexiconError, scan
+from server.config import Settings
+from server.core.metrics import Metrics
+from server.core.protocol import encode
+from server.crypto import KeyRing
+from server.store import Store
+
+if TYPE_CHECKING:
+    from server.services.desk import Desk
+    from server.services.escalation import Escalations
+    from server.store.review import ReviewStore
+
+log = logging.getLogger(__name__)
+
+ALERTS_PER_HOUR = 5  # W6: at most 5 escalations an hour per participant before a human looks
+ALERT_WINDOW_SECONDS = 3600
+NOTICE_TEXT = (
+    "It sounds like things may be really hard right now. You don't have to wait: these "
+    "lines answer any time. If someone is in danger now, call your emergency number."
+)
+
+
+class Crisis:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        keys: KeyRing,
+        metrics: Metrics,
+        clock: Callable[[], float],
+        review: ReviewStore | None = None,
+        escalations: Escalations | None = None,
+        desk: Desk | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.keys = keys
+        self.metrics = metrics
+        self.clock = clock
+        self.review = review
+        self.escalations = escalations
+        self.desk = desk
+        self.base_lexicon = Lexicon.default()
+        self.lexicon = self.base_lexicon
+
+    def assess(self, text: str) -> Assessment:
+        return scan(text, "participant", self.lexicon)
+
+    def notice(self, room: str) -> str:
+        resources = [
+            {"name": r.name, "contact": r.contact, "note": r.note}
+            for r in self.settings.program.resources
+        ]
+        return encode(
+            {
+                "type": "notice",
+                "room": room,
+                "kind": "crisis_resources",
+                "text": NOTICE_TEXT,
+                "resources": resources,
+            }
+        )
+
+    async def stored(
+        self, pid: str, room: str, message: str, text: str, assessment: Assessment
+    ) -> None:
+        """A flagged message is stored: flag it, raise or hold its alert, lift the ticket."""
+        if self.review is None:
+            self.metrics.flagged += 1
+            return  # the embedded store: nobody to flag for or page (no staff there)
+        if await self.review.flag_done(room, message):
+            return  # a resent duplicate of a message already flagged
+        self.metrics.flagged += 1
+        kind = "flag"
+        category = assessment.category or ""
+        if assessment.label == "urgent" and self.escalations is not None:
+            raised = await self.store.count_recent(f"esc:{pid}", ALERT_WINDOW_SECONDS)
+            if raised > ALERTS_PER_HOUR:
+                kind = "held"
+                self.metrics.alerts_held += 1
+                log.warning("crisis alert held for review: the writer's hourly limit is reached")
+            else:
+                await self.escalations.raise_alert(room, message, text, category)
+                self.metrics.alerts_raised += 1
+        evidence = json.dumps(list(assessment.evidence), ensure_ascii=False).encode()
+        sealed = self.keys.seal(evidence, "flag", room, message)
+        await self.review.add_flag(kind, room, message, assessment.label, category, sealed)
+        if self.desk is not None:
+            await self.desk.raise_priority(pid, assessment.label)
+        # Last: a failure above leaves this unset, so the client's resend does it all again.
+        await self.review.mark_flag_done(room, message, self.settings.retention_seconds)
+
+    async def forget(self, ids_by_room: dict[str, list[str]]) -> None:
+        """An erasure: the flags and alert excerpts that quote those messages go too (the
+        escalation records stay, without content)."""
+        erased = {(room, message) for room, ids in ids_by_room.items() for message in ids}
+        if not erased or self.review is None:
+            return
+        await self.review.forget_flags(erased)
+        if self.escalations is not None:
+            await self.escalations.esc.forget_excerpts_of(erased)
+
+    # ---- the lexicon moderators change ----------------------------------------------------
+
+    async def reload_lexicon(self) -> None:
+        if self.review is None:
+            return
+        self.lexicon = apply_changes(self.base_lexicon, await self.review.lexicon_changes())
+
+
+def apply_changes(base: Lexicon, changes: list[tuple[str, str]]) -> Lexicon:
+    """The lexicon after every recorded change, in order; a change that no longer applies
+    (its entry retired twice, say) is skipped rather than stopping the others."""
+    lexicon = base
+    for op, value in changes:
+        try:
+            if op == "add":
+                lexicon = lexicon.with_changes(added=[Entry.from_dict(json.loads(value))])
+            elif op == "retire":
+                lexicon = lexicon.with_changes(retired=[value])
+        except (LexiconError, ValueError, KeyError):
+            log.warning("a recorded lexicon change no longer applies; skipped")
+    return lexicon

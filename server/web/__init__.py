@@ -1,0 +1,1 @@
+"""HTTP and the WebSocket upgrade, through Starlette: the participant API, the console, review."""

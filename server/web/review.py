@@ -1,0 +1,292 @@
+"""Moderator review over HTTP: flagged messages, held alerts and reports with their context;
+dismiss, warn, mute, ban, escalate, remove the message; the lexicon moderators can change
+without a restart.
+
+Every view and every action is written to the audit log first (who, what, which item, when,
+why; never content): no audit record, no access. Moderators see flagged items and their
+context only; nothing here lists rooms or people.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from moderation import Entry, LexiconError
+from moderation.patterns import check_cost, compile_pattern
+from server.core.messages import Plain, message_frame, unpack
+from server.core.people import Role
+from server.core.protocol import CloseCode, encode
+from server.crypto import KeyRing
+from server.services.crisis import Crisis
+from server.services.escalation import Auditor, Escalations
+from server.store import Store, StoredMessage
+from server.store.review import Item, ReviewStore
+from server.web.console import StaffLogin, StaffWeb
+from server.web.http import STATIC_DIR, error, read_json
+from server.ws.hub import Hub
+
+log = logging.getLogger(__name__)
+
+CONTEXT_MESSAGES = 5  # before and after the flagged one (issue 4)
+MAX_REASON_CHARS = 500
+MAX_WARNING_CHARS = 1_000
+MAX_MUTE_MINUTES = 7 * 24 * 60  # a week; longer is a ban
+ACTIONS = {"dismiss": "dismissed", "warn": "warned", "mute": "muted", "ban": "banned",
+           "escalate": "escalated", "remove": "removed"}  # fmt: skip
+# Entry ids go into the audit log as targets, which take ids only (server/core/audit.py).
+ENTRY_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+WARNING_DEFAULT = (
+    "A moderator asked you to keep to the room's guidelines. Everyone here is in recovery; "
+    "please be kind."
+)
+
+
+@dataclass
+class ReviewWeb:
+    staff_web: StaffWeb
+    store: Store
+    review: ReviewStore
+    keys: KeyRing
+    hub: Hub
+    crisis: Crisis
+    escalations: Escalations
+    audit: Auditor
+    clock: Callable[[], float]
+    retention_seconds: float
+
+    def __post_init__(self) -> None:
+        self.hub.handlers.update(mute=self._on_mute, ban=self._on_ban, lexicon=self._on_lexicon)
+
+    async def page(self, request: Request) -> Response:
+        return FileResponse(STATIC_DIR / "review.html", media_type="text/html")
+
+    async def _moderator(self, request: Request) -> StaffLogin | Response:
+        found = await self.staff_web.current(request)
+        if found is None:
+            return error(401, "no_session", "no staff session")
+        if Role.MODERATOR not in found.account.roles:
+            return error(403, "forbidden", "review is for moderators")
+        return found
+
+    async def _changer(self, request: Request) -> tuple[StaffLogin, dict[str, Any]] | Response:
+        found = await self._moderator(request)
+        if isinstance(found, Response):
+            return found
+        if not self.staff_web.csrf_ok(request, found.session):
+            return error(403, "forbidden", "missing or wrong CSRF token or origin")
+        body = await read_json(request)
+        if isinstance(body, Response):
+            return body
+        if not isinstance(body, dict):
+            return error(400, "bad_request", "the body is a JSON object")
+        return found, body
+
+    # ---- items ----------------------------------------------------------------------------
+
+    async def items(self, request: Request) -> Response:
+        found = await self._moderator(request)
+        if isinstance(found, Response):
+            return found
+        which = request.query_params.get("status", "open")
+        if which not in ("open", "all"):
+            return error(400, "bad_request", "status is open or all")
+        items = await self.review.items()
+        if which == "open":
+            items = [i for i in items if i.status == "open"]
+        # Held alerts first (a person who may be in danger), then newest first.
+        items.sort(key=lambda i: (i.kind != "held" or i.status != "open", -i.ts))
+        await self.audit.record(found.account.uid, "review.list", which)
+        names = await self._names({i.by for i in items if i.by})
+        return JSONResponse({"items": [self._summary(i, names) for i in items]})
+
+    async def _names(self, uids: set[str]) -> dict[str, str]:
+        """Display names of the staff who acted (never usernames)."""
+        staff = self.staff_web.staff
+        names = {}
+        for uid in uids:
+            account = await staff.get(uid) if staff else None
+            names[uid] = account.name if account else "a former staff member"
+        return names
+
+    def _summary(self, item: Item, names: dict[str, str] | None = None) -> dict[str, Any]:
+        program_room = self.staff_web.settings.program.room(item.room)
+        body: dict[str, Any] = {
+            "id": item.id,
+            "kind": item.kind,
+            "room": item.room,
+            "room_name": program_room.name if program_room else "Private chat",
+            "message": item.message,
+            "label": item.label or None,
+            "category": item.category or None,
+            "ts": item.ts,
+            "status": item.status,
+        }
+        if item.by:
+            body.update(by=item.by, by_name=(names or {}).get(item.by, ""), at=item.at)
+        return body
+
+    async def item(self, request: Request) -> Response:
+        found = await self._moderator(request)
+        if isinstance(found, Response):
+            return found
+        item = await self.review.item(request.path_params["item"])
+        if item is None:
+            return error(404, "not_found", "no such item")
+        await self.audit.record(found.account.uid, "review.view", item.id, room=item.room)
+        before, itself, after = await self.review.around(item.room, item.message, CONTEXT_MESSAGES)
+        shown = [*before, *([itself] if itself else []), *after]
+        context = [f for f in (self._frame(m) for m in shown) if f]
+        detail = self._summary(item, await self._names({item.by} if item.by else set()))
+        detail["evidence"], detail["reason"] = self._opened(item)
+        return JSONResponse({"item": detail, "context": context, "target": item.message})
+
+    def _opened(self, item: Item) -> tuple[list[str], str | None]:
+        if not item.blob:
+            return [], None
+        try:
+            if item.kind == "report":
+                reason = self.keys.open(item.key_id, item.blob, "report", item.room, item.message)
+                return [], reason.decode() or None
+            evidence = self.keys.open(item.key_id, item.blob, "flag", item.room, item.message)
+            return list(json.loads(evidence)), None
+        except (InvalidTag, KeyError, ValueError):
+            return [], None
+
+    def _plain(self, message: StoredMessage) -> Plain | None:
+        try:
+            return unpack(self.keys.open(message.key_id, message.blob, message.room, message.id))
+        except (InvalidTag, KeyError, ValueError):
+            return None
+
+    def _frame(self, message: StoredMessage) -> dict[str, Any] | None:
+        plain = self._plain(message)
+        return message_frame(message.room, message.id, plain) if plain else None
+
+    def _author(self, message: StoredMessage | None) -> str | None:
+        plain = self._plain(message) if message is not None else None
+        return plain.author if plain and plain.role == "participant" else None
+
+    async def act(self, request: Request) -> Response:
+        found = await self._changer(request)
+        if isinstance(found, Response):
+            return found
+        login, body = found
+        action, reason = body.get("action"), body.get("reason")
+        if action not in ACTIONS:
+            return error(400, "bad_request", f"action is one of {', '.join(ACTIONS)}")
+        if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON_CHARS:
+            return error(400, "bad_request", f"a reason of 1 to {MAX_REASON_CHARS} characters")
+        minutes = body.get("minutes")
+        if action == "mute" and not (
+            isinstance(minutes, int) and not isinstance(minutes, bool)
+            and 1 <= minutes <= MAX_MUTE_MINUTES
+        ):  # fmt: skip
+            return error(400, "bad_request", f"minutes is a whole number 1 to {MAX_MUTE_MINUTES}")
+        text = body.get("text") or WARNING_DEFAULT
+        if action == "warn" and (not isinstance(text, str) or len(text) > MAX_WARNING_CHARS):
+            return error(400, "bad_request", f"text is at most {MAX_WARNING_CHARS} characters")
+        item = await self.review.item(request.path_params["item"])
+        if item is None:
+            return error(404, "not_found", "no such item")
+        message = await self.store.message(item.room, item.message)
+        author = self._author(message)
+        if action in ("warn", "mute", "ban") and author is None:
+            return error(400, "bad_request", "the message is gone, or was not a participant's")
+        if action == "remove" and message is None:
+            return error(400, "bad_request", "the message is gone already")
+        uid, now = login.account.uid, self.clock()
+        await self.audit.record(uid, f"review.{action}", item.id, reason.strip(), room=item.room)
+        if action == "warn" and author:
+            notice: dict[str, Any] = {"type": "notice", "room": item.room, "kind": "moderation",
+                      "text": text, "resources": []}  # fmt: skip
+            await self.store.publish_control({"op": "to", "who": author, "frame": encode(notice)})
+        elif action == "mute" and author and isinstance(minutes, int):
+            until = int(now * 1000) + minutes * 60_000
+            await self.review.mute(author, until, int(now * 1000))
+            await self.store.publish_control({"op": "mute", "pid": author, "until": until})
+        elif action == "ban" and author:
+            await self.review.ban(author, self.retention_seconds)
+            await self.store.publish_control({"op": "ban", "pid": author})
+        elif action == "remove":
+            # The room loses the message at once on every process; the review item, its
+            # evidence and the audit record stay, as the record of what was decided.
+            await self.store.remove(item.room, item.message)
+        elif action == "escalate":
+            # A human decided: no hourly cap applies.
+            text_of = self._frame(message) if message else None
+            excerpt = str(text_of["text"]) if text_of else "(see the room)"
+            await self.escalations.raise_alert(item.room, item.message, excerpt, item.category)
+        status = ACTIONS[action]
+        await self.review.set_status(item.id, status, uid, int(now * 1000))
+        log.info("review action %s by staff %s", action, uid)
+        return JSONResponse({"status": status})
+
+    # ---- the lexicon ----------------------------------------------------------------------
+
+    async def lexicon(self, request: Request) -> Response:
+        found = await self._moderator(request)
+        if isinstance(found, Response):
+            return found
+        builtin = {e.id for e in self.crisis.base_lexicon.entries}
+        lexicon = self.crisis.lexicon
+        entries = [
+            {**e.to_dict(), "origin": "builtin" if e.id in builtin else "added"}
+            for e in lexicon.entries
+        ]
+        return JSONResponse({"version": lexicon.version, "entries": entries})
+
+    async def change_lexicon(self, request: Request) -> Response:
+        found = await self._changer(request)
+        if isinstance(found, Response):
+            return found
+        login, body = found
+        reason = body.get("reason")
+        if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON_CHARS:
+            return error(400, "bad_request", f"a reason of 1 to {MAX_REASON_CHARS} characters")
+        current = self.crisis.lexicon
+        try:
+            if isinstance(body.get("add"), dict):
+                entry = Entry.from_dict(body["add"])
+                if not ENTRY_ID.fullmatch(entry.id):
+                    return error(400, "bad_request", "an id is 1-64 of A-Z a-z 0-9 . _ : -")
+                if any(e.id == entry.id for e in current.entries):
+                    return error(400, "bad_request", f"an entry {entry.id!r} exists already")
+                current.with_changes(added=[entry])  # refuses a bad pattern before storing
+                check_cost(compile_pattern(entry.pattern))  # and one too slow to run in `say`
+                op, value, target = "add", json.dumps(entry.to_dict()), entry.id
+            elif isinstance(body.get("retire"), str):
+                target = body["retire"]
+                if not any(e.id == target for e in current.entries):
+                    return error(400, "bad_request", f"no entry {target!r}")
+                op, value = "retire", target
+            else:
+                return error(400, "bad_request", "send {add: entry} or {retire: id}")
+        except (LexiconError, ValueError, KeyError, TypeError) as exc:
+            return error(400, "bad_request", f"not a valid entry: {exc}")
+        await self.audit.record(login.account.uid, f"lexicon.{op}", target, reason.strip())
+        await self.review.add_lexicon_change(op, value, login.account.uid)
+        await self.crisis.reload_lexicon()
+        await self.store.publish_control({"op": "lexicon"})
+        return JSONResponse({"version": self.crisis.lexicon.version})
+
+    # ---- control events -------------------------------------------------------------------
+
+    def _on_mute(self, event: dict[str, Any]) -> None:
+        for conn in list(self.hub.people.get(event["pid"], ())):
+            conn.muted_until = int(event["until"])
+
+    def _on_ban(self, event: dict[str, Any]) -> None:
+        for conn in list(self.hub.people.get(event["pid"], ())):
+            conn.close(CloseCode.BANNED, "closed by the program's moderators")
+
+    def _on_lexicon(self, event: dict[str, Any]) -> None:
+        self.hub.spawn(self.crisis.reload_lexicon())
