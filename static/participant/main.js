@@ -2,21 +2,21 @@
 // Wire contract: PROTOCOL.md. Every piece of text from the server or from people is rendered
 // with textContent only.
 
-import * as api from "./participant/api.js";
-import { Connection, socketUrl } from "./participant/connection.js";
-import { byId, closeDialog, el, openDialog, setStatus, setUpDialog } from "./participant/dom.js";
-import { maxId } from "./participant/ids.js";
-import { MessageList } from "./participant/messages.js";
-import { Outbox } from "./participant/outbox.js";
+import * as api from "./api.js";
+import { Connection, socketUrl } from "./connection.js";
+import { byId, closeDialog, el, openDialog, setStatus, setUpDialog } from "./dom.js";
+import { maxId } from "./ids.js";
+import { MessageList } from "./messages.js";
+import { Outbox } from "./outbox.js";
 import {
   clearAllStorage,
   installEscapeShortcut,
   onQuickExit,
   quickExit,
   setExitUrl,
-} from "./participant/quickexit.js";
-import { renderResources, resourceItem } from "./participant/resources.js";
-import { hideCrisis, onCrisisClosed, setFallbackResources, setUpCrisis, showCrisis } from "./participant/crisis.js";
+} from "./quickexit.js";
+import { renderResources, resourceItem } from "./resources.js";
+import { hideCrisis, onCrisisClosed, setFallbackResources, setUpCrisis, showCrisis } from "./crisis.js";
 import {
   feedbackDone,
   feedbackFailed,
@@ -24,7 +24,7 @@ import {
   readFeedback,
   resetFeedback,
   showFeedback,
-} from "./participant/feedback.js";
+} from "./feedback.js";
 
 const MAX_TEXT = 4000;
 const TYPING_SEND_MS = 2000; // send `typing` at most once every 2 s
