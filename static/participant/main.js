@@ -3,20 +3,8 @@
 // with textContent only.
 
 import * as api from "./api.js";
-import { Connection, socketUrl } from "./connection.js";
-import { byId, closeDialog, el, openDialog, setStatus, setUpDialog } from "./dom.js";
-import { maxId } from "./ids.js";
-import { MessageList } from "./messages.js";
-import { Outbox } from "./outbox.js";
-import {
-  clearAllStorage,
-  installEscapeShortcut,
-  onQuickExit,
-  quickExit,
-  setExitUrl,
-} from "./quickexit.js";
-import { renderResources, resourceItem } from "./resources.js";
 import { hideCrisis, onCrisisClosed, setFallbackResources, setUpCrisis, showCrisis } from "./crisis.js";
+import { byId, closeDialog, el, openDialog, setStatus, setUpDialog } from "./dom.js";
 import {
   feedbackDone,
   feedbackFailed,
@@ -25,127 +13,34 @@ import {
   resetFeedback,
   showFeedback,
 } from "./feedback.js";
+import { maxId } from "./ids.js";
+import {
+  DIRECT_TITLE,
+  RETRY_AFTER_MS,
+  ROOM_KEY,
+  connection,
+  messages,
+  outbox,
+  roomById,
+  showView,
+  state,
+  storageGet,
+  storageSet,
+  updateBanner,
+} from "./page.js";
+import { clearAllStorage, installEscapeShortcut, onQuickExit, quickExit, setExitUrl } from "./quickexit.js";
+import { renderResources, resourceItem } from "./resources.js";
 
 const MAX_TEXT = 4000;
 const TYPING_SEND_MS = 2000; // send `typing` at most once every 2 s
 const TYPING_SHOW_MS = 3000; // show "X is typing…" for 3 s after the last signal
 const ACK_WAIT_MS = 15000; // a say with no answer this long is sent again (same nonce)
-const RETRY_AFTER_MS = 3000; // a say refused as `unavailable` is retried after this
-const ROOM_KEY = "peerline.room";
 const WAITING_KEY = "peerline.waiting"; // the topic of a one-to-one request still waiting
-const DIRECT_TITLE = "Private chat with a supporter";
-
-const VIEWS = ["loading", "consent", "rooms", "waiting", "chat", "erased", "ended"];
-
-const state = {
-  info: null,
-  me: null, // my pseudonym
-  view: "loading",
-  room: null, // the room the person is in (or is entering)
-  roomName: "",
-  joinedRoom: null, // the room the current socket has fully joined
-  joinRequest: null, // {room, since, invite}
-  lastId: new Map(), // room -> id of the last message received there
-  ownIds: new Set(),
-  clockOffset: 0, // server clock minus this device's clock, from the Date header
-  typingSentAt: 0,
-  typers: new Map(), // name -> time the hint expires
-  typingTimer: null,
-  erasing: false,
-  endedDuringErase: false,
-  reportTarget: null, // {id, button}
-  inviteRoom: null,
-  // One-to-one support: the request while waiting, the direct rooms this person is in, and
-  // the ones a supporter has ended (no more writing there, feedback may be asked).
-  support: null, // {topic, ticket}
-  cancelPending: false,
-  direct: new Set(),
-  endedRooms: new Set(),
-  firstHello: true,
-};
-
-const outbox = new Outbox();
-const messages = new MessageList(byId("messages"), {
-  onReport: openReport,
-  onRetry: (text) => {
-    const box = byId("composer-text");
-    if (!box.value) box.value = text;
-    box.focus();
-  },
-});
-
-const connection = new Connection({
-  url: socketUrl(),
-  onReady: handleReady,
-  onFrame: handleFrame,
-  onDown: handleDown,
-  onEnd: handleEnd,
-  onProblem: (problem) => {
-    if (problem === "too_big") {
-      setStatus("chat-status", "A message was too big for the connection and was not sent.", "error");
-    }
-  },
-  checkSession: async () => {
-    const result = await api.getSession();
-    return result.status === 401 ? "gone" : "unknown";
-  },
-});
 
 // ---- small helpers -----------------------------------------------------------------------------
 
-function storageGet(key) {
-  try {
-    return window.sessionStorage.getItem(key);
-  } catch {
-    return null;
-  }
-}
-
-function storageSet(key, value) {
-  try {
-    if (value === null) window.sessionStorage.removeItem(key);
-    else window.sessionStorage.setItem(key, value);
-  } catch {
-    /* blocked storage: fine, it only helps a reload */
-  }
-}
-
-
-function showView(name, { focus = true } = {}) {
-  state.view = name;
-  for (const view of VIEWS) byId(`view-${view}`).hidden = view !== name;
-  document.body.dataset.view = name;
-  if (focus) {
-    const heading = byId(`view-${name}`).querySelector("h1");
-    if (heading) heading.focus({ preventScroll: false });
-  }
-  updateBanner();
-}
-
 // Page-wide timers, stopped by Quick Exit.
 const timers = [];
-
-function updateBanner() {
-  const banner = document.getElementById("conn-banner");
-  if (!banner) return; // Quick Exit emptied the page; a socket's close may still arrive
-
-  const needsSocket =
-    state.me && (state.view === "rooms" || state.view === "chat" || state.view === "waiting");
-  const text =
-    !needsSocket || connection.stopped || connection.isReady
-      ? ""
-      : connection.everReady || connection.attempt > 0
-        ? "Reconnecting… Your messages are kept and will be sent."
-        : "Connecting…";
-  // Only touch the live region when the words change, so nothing is announced twice.
-  if (banner.textContent !== text) banner.textContent = text;
-  banner.hidden = !text;
-}
-
-function roomById(id) {
-  const rooms = (state.info && state.info.rooms) || [];
-  return rooms.find((room) => room.id === id) || null;
-}
 
 // ---- loading -----------------------------------------------------------------------------------
 
@@ -407,7 +302,7 @@ function submitInvite(event) {
 
 // ---- socket events -----------------------------------------------------------------------------
 
-function handleReady(hello) {
+export function handleReady(hello) {
   if (hello.you && typeof hello.you.name === "string") {
     state.me = hello.you.name;
     byId("rooms-pseudonym").textContent = state.me;
@@ -438,7 +333,7 @@ function handleReady(hello) {
   }
 }
 
-function handleDown() {
+export function handleDown() {
   state.joinedRoom = null;
   state.joinRequest = null;
   state.typers.clear();
@@ -450,7 +345,7 @@ function handleDown() {
   updateBanner();
 }
 
-function handleEnd(reason) {
+export function handleEnd(reason) {
   updateBanner();
   if (reason === "session") {
     if (state.erasing) {
@@ -503,7 +398,7 @@ function sessionGone(note) {
   showConsent(note + extra);
 }
 
-function handleFrame(frame) {
+export function handleFrame(frame) {
   switch (frame.type) {
     case "joined":
       onJoined(frame);
@@ -774,7 +669,6 @@ function onNotice(frame) {
   }
 }
 
-
 // ---- one-to-one support ------------------------------------------------------------------------
 
 /** The rooms view offers the request, or a way back to a private chat that is still open. */
@@ -1024,7 +918,7 @@ function renderTyping() {
 
 // ---- reports -----------------------------------------------------------------------------------
 
-function openReport(id, text, button) {
+export function openReport(id, text, button) {
   state.reportTarget = { id, button };
   byId("report-quote").textContent = text.length > 280 ? `${text.slice(0, 280)}…` : text;
   byId("report-reason").value = "";
