@@ -30,10 +30,10 @@ import {
 } from "./page.js";
 import { clearAllStorage, installEscapeShortcut, onQuickExit, quickExit, setExitUrl } from "./quickexit.js";
 import { renderResources, resourceItem } from "./resources.js";
+import { clearTyper, onTyping, renderTyping } from "./typing.js";
 
 const MAX_TEXT = 4000;
 const TYPING_SEND_MS = 2000; // send `typing` at most once every 2 s
-const TYPING_SHOW_MS = 3000; // show "X is typing…" for 3 s after the last signal
 const ACK_WAIT_MS = 15000; // a say with no answer this long is sent again (same nonce)
 const WAITING_KEY = "peerline.waiting"; // the topic of a one-to-one request still waiting
 
@@ -884,35 +884,6 @@ function onComposerKey(event) {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
     byId("composer").requestSubmit();
-  }
-}
-
-// ---- typing hints ------------------------------------------------------------------------------
-
-function onTyping(frame) {
-  if (frame.room !== state.room || typeof frame.from !== "string") return;
-  if (frame.from === state.me) return;
-  state.typers.set(frame.from, Date.now() + TYPING_SHOW_MS);
-  renderTyping();
-}
-
-function clearTyper(name) {
-  if (state.typers.delete(name)) renderTyping();
-}
-
-function renderTyping() {
-  const now = Date.now();
-  for (const [name, until] of state.typers) if (until <= now) state.typers.delete(name);
-  const names = [...state.typers.keys()];
-  let text = "";
-  if (names.length === 1) text = `${names[0]} is typing…`;
-  else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
-  else if (names.length > 2) text = "Several people are typing…";
-  byId("typing").textContent = text;
-  clearTimeout(state.typingTimer);
-  if (names.length) {
-    const next = Math.min(...state.typers.values()) - now;
-    state.typingTimer = setTimeout(renderTyping, Math.max(100, next));
   }
 }
 
