@@ -38,6 +38,7 @@ import {
   updateBanner,
 } from "./page.js";
 import { clearAllStorage, installEscapeShortcut, onQuickExit, quickExit, setExitUrl } from "./quickexit.js";
+import { onReported, submitReport } from "./reports.js";
 import { renderResources, resourceItem } from "./resources.js";
 import { clearTyper, onTyping, renderTyping } from "./typing.js";
 
@@ -769,50 +770,6 @@ function submitFeedback(event) {
     return;
   }
   feedbackSending();
-}
-
-// ---- reports -----------------------------------------------------------------------------------
-
-export function openReport(id, text, button) {
-  state.reportTarget = { id, button };
-  byId("report-quote").textContent = text.length > 280 ? `${text.slice(0, 280)}…` : text;
-  byId("report-reason").value = "";
-  openDialog(byId("report-dialog"));
-  byId("report-reason").focus();
-}
-
-function submitReport(event) {
-  event.preventDefault();
-  const target = state.reportTarget;
-  closeDialog(byId("report-dialog"));
-  if (!target || !state.room) return;
-  const reason = byId("report-reason").value.trim().slice(0, 1000);
-  const sent = connection.send({
-    type: "report",
-    room: state.room,
-    message: target.id,
-    reason,
-    ref: `report:${target.id}`,
-  });
-  if (!sent) {
-    setStatus("chat-status", "Not connected: the report was not sent. Try again in a moment.", "error");
-    return;
-  }
-  target.button.disabled = true;
-  setStatus("chat-status", "Sending the report…");
-}
-
-function onReported(frame) {
-  const target = state.reportTarget;
-  if (target && target.id === frame.message) {
-    target.button.textContent = "Reported";
-    target.button.disabled = true;
-  }
-  state.reportTarget = null;
-  setStatus(
-    "chat-status",
-    "Thank you for the report. It is kept for this program's moderators; the writer will not know who reported it.",
-  );
 }
 
 // ---- erase -------------------------------------------------------------------------------------
