@@ -2,8 +2,8 @@
 // a say the server refused, and the `typing` signal this person sends.
 
 import { byId, setStatus } from "./dom.js";
-import { sendJoin } from "./main.js";
 import { RETRY_AFTER_MS, connection, messages, outbox, state } from "./page.js";
+import { sendJoin } from "./rooms.js";
 
 const MAX_TEXT = 4000;
 const TYPING_SEND_MS = 2000; // send `typing` at most once every 2 s

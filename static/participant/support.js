@@ -3,8 +3,9 @@
 
 import { byId, setStatus } from "./dom.js";
 import { feedbackFailed, feedbackSending, readFeedback, resetFeedback } from "./feedback.js";
-import { beginRoom, leaveRoom, renderChatMode, sendJoin } from "./main.js";
+import { renderChatMode } from "./main.js";
 import { ROOM_KEY, connection, messages, outbox, showView, state, storageGet, storageSet } from "./page.js";
+import { beginRoom, leaveRoom, sendJoin } from "./rooms.js";
 import { renderTyping } from "./typing.js";
 
 const WAITING_KEY = "peerline.waiting"; // the topic of a one-to-one request still waiting
