@@ -1,8 +1,8 @@
 // The rooms list and going in and out of a room: choosing one, joining (with an invite code
 // when the room needs one), a join the server refused, and leaving.
 
+import { renderChatMode } from "./chat.js";
 import { byId, closeDialog, el, openDialog, setStatus } from "./dom.js";
-import { renderChatMode } from "./main.js";
 import {
   DIRECT_TITLE,
   RETRY_AFTER_MS,

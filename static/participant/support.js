@@ -1,9 +1,9 @@
 // One-to-one support: asking for a supporter, waiting (kept across a reload), stopping, being
 // assigned a private room, the supporter ending it, and the feedback asked afterwards.
 
+import { renderChatMode } from "./chat.js";
 import { byId, setStatus } from "./dom.js";
 import { feedbackFailed, feedbackSending, readFeedback, resetFeedback } from "./feedback.js";
-import { renderChatMode } from "./main.js";
 import { ROOM_KEY, connection, messages, outbox, showView, state, storageGet, storageSet } from "./page.js";
 import { beginRoom, leaveRoom, sendJoin } from "./rooms.js";
 import { renderTyping } from "./typing.js";
