@@ -5,22 +5,14 @@
 import * as api from "./api.js";
 import { onErased, onJoined, onMessage, onNotice } from "./chat.js";
 import { onAck, onComposerInput, onComposerKey, onSayError, retryTick, submitMessage } from "./composer.js";
-import { hideCrisis, onCrisisClosed, setFallbackResources, setUpCrisis } from "./crisis.js";
-import { byId, closeDialog, el, openDialog, setStatus, setUpDialog } from "./dom.js";
+import { hideCrisis, onCrisisClosed, setUpCrisis } from "./crisis.js";
+import { byId, closeDialog, openDialog, setStatus, setUpDialog } from "./dom.js";
 import { feedbackDone, feedbackFailed } from "./feedback.js";
-import { ROOM_KEY, connection, messages, outbox, showView, state, storageSet, updateBanner } from "./page.js";
-import { clearAllStorage, installEscapeShortcut, onQuickExit, quickExit, setExitUrl } from "./quickexit.js";
+import { connection, messages, outbox, showView, state, updateBanner } from "./page.js";
+import { clearAllStorage, installEscapeShortcut, onQuickExit, quickExit } from "./quickexit.js";
 import { onReported, submitReport } from "./reports.js";
-import { renderResources } from "./resources.js";
-import {
-  beginRoom,
-  enterRooms,
-  leaveRoom,
-  onJoinError,
-  renderRooms,
-  sendJoin,
-  submitInvite,
-} from "./rooms.js";
+import { beginRoom, leaveRoom, onJoinError, sendJoin, submitInvite } from "./rooms.js";
+import { acceptConsent, load, sessionGone, startAgain } from "./session.js";
 import {
   askForSupport,
   cancelSupport,
@@ -41,106 +33,6 @@ import { onTyping, renderTyping } from "./typing.js";
 
 // Page-wide timers, stopped by Quick Exit.
 const timers = [];
-
-// ---- loading -----------------------------------------------------------------------------------
-
-async function load() {
-  showView("loading");
-  byId("loading-retry").hidden = true;
-  setStatusText("loading-detail", "Getting things ready.");
-  const [info, session] = await Promise.all([api.getInfo(), api.getSession()]);
-  if (info.status !== 200 || !info.body) {
-    loadFailed(api.failureText(info, "Peerline could not load."));
-    return;
-  }
-  applyInfo(info.body);
-  const serverDate = Date.parse(info.date || "");
-  if (!Number.isNaN(serverDate)) state.clockOffset = serverDate - Date.now();
-  if (session.status === 200 && session.body) {
-    state.me = String(session.body.pseudonym || "");
-    enterRooms({ resume: true });
-    return;
-  }
-  if (session.status === 401) {
-    // No session (or an older consent): anything left from before belongs to nobody now.
-    outbox.clear();
-    storageSet(ROOM_KEY, null);
-    showConsent();
-    return;
-  }
-  loadFailed(api.failureText(session, "Peerline could not check your session."));
-}
-
-function setStatusText(id, text) {
-  byId(id).textContent = text;
-}
-
-function loadFailed(text) {
-  byId("loading-title").textContent = "Peerline is not available right now";
-  setStatusText("loading-detail", text);
-  byId("loading-retry").hidden = false;
-  showView("loading");
-}
-
-function applyInfo(info) {
-  state.info = info;
-  const program = String(info.program || "Peerline");
-  byId("brand").textContent = program;
-  byId("consent-program").textContent = program;
-  document.title = "Peerline";
-  if (typeof info.quick_exit_url === "string") setExitUrl(info.quick_exit_url);
-  renderResources(byId("resource-list"), info.resources);
-  renderResources(byId("waiting-resources"), info.resources);
-  renderResources(byId("ended-resources"), info.resources);
-  setFallbackResources(info.resources);
-  byId("support-offer").hidden = info.support !== true;
-  renderConsentText(info.consent && info.consent.text);
-  renderRooms(Array.isArray(info.rooms) ? info.rooms : []);
-}
-
-// ---- consent -----------------------------------------------------------------------------------
-
-function renderConsentText(text) {
-  const holder = byId("consent-text");
-  const paragraphs = String(text || "")
-    .split(/\n\s*\n/)
-    .map((p) => p.trim())
-    .filter(Boolean);
-  holder.replaceChildren(...paragraphs.map((p) => el("p", { text: p })));
-}
-
-function showConsent(note = "") {
-  const noteNode = byId("consent-note");
-  noteNode.textContent = note;
-  noteNode.hidden = !note;
-  setStatus("consent-status", "");
-  byId("consent-accept").disabled = false;
-  showView("consent");
-}
-
-async function acceptConsent() {
-  const button = byId("consent-accept");
-  if (button.disabled || !state.info) return;
-  button.disabled = true;
-  setStatus("consent-status", "Starting…");
-  const version = state.info.consent && state.info.consent.version;
-  const result = await api.createSession(version);
-  if (result.status === 201 && result.body) {
-    state.me = String(result.body.pseudonym || "");
-    setStatus("consent-status", "");
-    enterRooms({ resume: false });
-    return;
-  }
-  button.disabled = false;
-  if (result.status === 400 && result.body && result.body.error === "consent_required") {
-    // The program changed its consent text since this page loaded: show the new one.
-    const info = await api.getInfo();
-    if (info.status === 200 && info.body) applyInfo(info.body);
-    showConsent("The text above has changed since the page opened. Please read it again.");
-    return;
-  }
-  setStatus("consent-status", api.failureText(result, "Could not start."), "error");
-}
 
 // ---- socket events -----------------------------------------------------------------------------
 
@@ -223,21 +115,6 @@ export function handleEnd(reason) {
     "The chat connection was closed because of an error in this page. Your unsent messages are kept.";
   byId("ended-retry").hidden = false;
   showView("ended");
-}
-
-function sessionGone(note) {
-  const lost = outbox.size;
-  hideCrisis({ restoreFocus: false });
-  connection.stop();
-  outbox.clear();
-  storageSet(ROOM_KEY, null);
-  forgetSupport();
-  state.me = null;
-  state.room = null;
-  state.joinedRoom = null;
-  messages.reset();
-  const extra = lost ? ` ${lost} unsent message${lost === 1 ? " was" : "s were"} not delivered.` : "";
-  showConsent(note + extra);
 }
 
 export function handleFrame(frame) {
@@ -380,11 +257,6 @@ async function confirmErase() {
     closeDialog(byId("erase-dialog"));
     sessionGone("Your session has ended.");
   }
-}
-
-function startAgain() {
-  if (state.info) showConsent();
-  else load();
 }
 
 // ---- wiring ------------------------------------------------------------------------------------
