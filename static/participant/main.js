@@ -2,11 +2,11 @@
 // Wire contract: PROTOCOL.md. Every piece of text from the server or from people is rendered
 // with textContent only.
 
-import * as api from "./api.js";
 import { onErased, onJoined, onMessage, onNotice } from "./chat.js";
 import { onAck, onComposerInput, onComposerKey, onSayError, retryTick, submitMessage } from "./composer.js";
 import { hideCrisis, onCrisisClosed, setUpCrisis } from "./crisis.js";
 import { byId, closeDialog, openDialog, setStatus, setUpDialog } from "./dom.js";
+import { confirmErase, openErase } from "./erase.js";
 import { feedbackDone, feedbackFailed } from "./feedback.js";
 import { connection, messages, outbox, showView, state, updateBanner } from "./page.js";
 import { clearAllStorage, installEscapeShortcut, onQuickExit, quickExit } from "./quickexit.js";
@@ -204,59 +204,6 @@ function onError(frame) {
   }
   const where = state.view === "chat" ? "chat-status" : "rooms-status";
   setStatus(where, detail, "error");
-}
-
-// ---- erase -------------------------------------------------------------------------------------
-
-function openErase() {
-  setStatus("erase-status", "");
-  byId("erase-confirm").disabled = false;
-  openDialog(byId("erase-dialog"));
-}
-
-async function confirmErase() {
-  const button = byId("erase-confirm");
-  if (button.disabled) return;
-  button.disabled = true;
-  state.erasing = true;
-  state.endedDuringErase = false;
-  setStatus("erase-status", "Erasing…");
-  const result = await api.deleteSession();
-  state.erasing = false;
-  if (result.status === 204) {
-    connection.stop();
-    outbox.clear();
-    clearAllStorage();
-    forgetSupport();
-    hideCrisis({ restoreFocus: false });
-    state.me = null;
-    state.room = null;
-    state.joinedRoom = null;
-    state.lastId.clear();
-    state.ownIds.clear();
-    messages.reset();
-    closeDialog(byId("erase-dialog"));
-    showView("erased");
-    return;
-  }
-  if (result.status === 401) {
-    closeDialog(byId("erase-dialog"));
-    sessionGone("Your session had already ended, so there was nothing more to erase.");
-    return;
-  }
-  button.disabled = false;
-  setStatus(
-    "erase-status",
-    result.status === 0
-      ? "Peerline could not be reached. Nothing was erased. Please try again."
-      : "Erasing failed. Nothing was erased. Please try again in a moment.",
-    "error",
-  );
-  if (state.endedDuringErase) {
-    // The session ended on its own while we asked; nothing left to erase from here.
-    closeDialog(byId("erase-dialog"));
-    sessionGone("Your session has ended.");
-  }
 }
 
 // ---- wiring ------------------------------------------------------------------------------------
