@@ -4,10 +4,10 @@
 import * as api from "./api.js";
 import { Connection, socketUrl } from "./connection.js";
 import { byId, setStatus } from "./dom.js";
-import { handleDown, handleEnd, handleFrame, handleReady } from "./main.js";
 import { MessageList } from "./messages.js";
 import { Outbox } from "./outbox.js";
 import { openReport } from "./reports.js";
+import { handleDown, handleEnd, handleFrame, handleReady } from "./socket.js";
 
 export const ROOM_KEY = "peerline.room";
 export const DIRECT_TITLE = "Private chat with a supporter";
