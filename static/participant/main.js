@@ -15,12 +15,8 @@ import { beginRoom, leaveRoom, sendJoin, submitInvite } from "./rooms.js";
 import { acceptConsent, load, startAgain } from "./session.js";
 import { askForSupport, cancelSupport, submitFeedback } from "./support.js";
 
-// ---- small helpers -----------------------------------------------------------------------------
-
 // Page-wide timers, stopped by Quick Exit.
 const timers = [];
-
-// ---- socket events -----------------------------------------------------------------------------
 
 // ---- wiring ------------------------------------------------------------------------------------
 
