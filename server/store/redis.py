@@ -59,6 +59,7 @@ from server.store import (
     next_id,
     parse_id,
 )
+from server.store.keys import KeySpace
 
 log = logging.getLogger(__name__)
 
@@ -267,6 +268,7 @@ class RedisStore:
     def __init__(self, url: str, prefix: str = "pl:", clock: Callable[[], float] = time.time):
         self._url = url
         self._p = prefix
+        self._k = KeySpace(prefix)
         self._clock = clock
         pool = BlockingConnectionPool.from_url(
             url,
@@ -307,25 +309,6 @@ class RedisStore:
 
     def describe(self) -> str:
         return "Redis store"
-
-    # Keys. Room keys share a hash tag so a room lives on one Redis Cluster slot.
-    def _stream(self, room: str) -> str:
-        return f"{self._p}room:{{{room}}}:s"
-
-    def _floor(self, room: str) -> str:
-        return f"{self._p}room:{{{room}}}:floor"
-
-    def _here(self, room: str) -> str:
-        return f"{self._p}room:{{{room}}}:here"
-
-    def _channel(self, room: str) -> str:
-        return f"{self._p}c:{room}"
-
-    def _control(self) -> str:
-        return f"{self._p}ctl"
-
-    def _session(self, digest: str) -> str:
-        return f"{self._p}sess:{digest}"
 
     async def start(self, listener: Listener) -> None:
         self._listener = listener
@@ -374,7 +357,7 @@ class RedisStore:
         return self._p
 
     async def publish_control(self, event: dict[str, Any]) -> None:
-        await self._call(self._redis.publish(self._control(), json.dumps(event)))
+        await self._call(self._redis.publish(self._k.control, json.dumps(event)))
 
     async def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         for _ in range(2):
@@ -490,17 +473,17 @@ class RedisStore:
                 "EVALSHA",
                 self._sha["append"],
                 4,
-                self._stream(room),
-                f"{self._p}dedup:{author}",
-                f"{self._p}by:{author}",
-                f"{self._p}pace:{author}",
+                self._k.room_stream(room),
+                self._k.dedup(author),
+                self._k.by_person(author),
+                self._k.pace(author),
                 message_id,
                 f"{room} {nonce}",  # a nonce names one message in one room
                 key_id,
                 blob,
                 retention_ms,
                 DEDUP_SECONDS * 1000,
-                self._channel(room),
+                self._k.room_channel(room),
                 room,
                 int(self._clock() * 1000),
                 interval,
@@ -527,19 +510,19 @@ class RedisStore:
 
     async def publish_signal(self, room: str, skip: str, frame: str) -> None:
         payload = f"s{skip}\n{frame}"
-        self._enqueue(_Op(lambda: ("PUBLISH", self._channel(room), payload), _ignore, None))
+        self._enqueue(_Op(lambda: ("PUBLISH", self._k.room_channel(room), payload), _ignore, None))
 
     async def presence(self, room: str, member: str, here: bool) -> int:
         now_ms = int(self._clock() * 1000)
         result = await self._script(
             "presence",
-            [self._here(room)],
+            [self._k.room_here(room)],
             [
                 member,
                 "1" if here else "0",
                 now_ms,
                 now_ms + PRESENCE_TTL_MS,
-                self._channel(room),
+                self._k.room_channel(room),
                 room,
                 PRESENCE_TTL_MS * 2,
                 member.partition("|")[2],
@@ -551,8 +534,8 @@ class RedisStore:
         expiry = int(self._clock() * 1000) + PRESENCE_TTL_MS
         pipe = self._redis.pipeline(transaction=False)
         for room, member in entries:
-            pipe.zadd(self._here(room), {member: expiry})
-            pipe.pexpire(self._here(room), PRESENCE_TTL_MS * 2)
+            pipe.zadd(self._k.room_here(room), {member: expiry})
+            pipe.pexpire(self._k.room_here(room), PRESENCE_TTL_MS * 2)
         await self._call(pipe.execute())
 
     # ---- reads -------------------------------------------------------------------------------
@@ -560,7 +543,7 @@ class RedisStore:
     async def history(self, room: str, since: str | None) -> History:
         mode, entries = await self._script(
             "history",
-            [self._stream(room), self._floor(room)],
+            [self._k.room_stream(room), self._k.room_floor(room)],
             [since or "", HISTORY_LATEST, HISTORY_PAGE],
         )
         messages = [self._entry(room, entry) for entry in entries]
@@ -578,13 +561,15 @@ class RedisStore:
         return StoredMessage(room, raw_id.decode(), fields[b"k"].decode(), fields[b"d"])
 
     async def message(self, room: str, message_id: str) -> StoredMessage | None:
-        entries = await self._call(self._redis.xrange(self._stream(room), message_id, message_id))
+        entries = await self._call(
+            self._redis.xrange(self._k.room_stream(room), message_id, message_id)
+        )
         return self._entry(room, entries[0]) if entries else None
 
     # ---- sessions ----------------------------------------------------------------------------
 
     async def create_session(self, digest: str, session: Session, ttl_seconds: float) -> None:
-        key = self._session(digest)
+        key = self._k.session(digest)
         pipe = self._redis.pipeline(transaction=True)
         pipe.hset(
             key,
@@ -599,7 +584,7 @@ class RedisStore:
         await self._call(pipe.execute())
 
     async def get_session(self, digest: str, ttl_seconds: float) -> Session | None:
-        key = self._session(digest)
+        key = self._k.session(digest)
         pipe = self._redis.pipeline(transaction=False)
         pipe.hgetall(key)
         pipe.pexpire(key, int(ttl_seconds * 1000))
@@ -614,7 +599,7 @@ class RedisStore:
         )
 
     async def add_invite(self, digest: str, room: str) -> None:
-        key = self._session(digest)
+        key = self._k.session(digest)
         current = await self._call(self._redis.hget(key, "inv"))
         if current is None:
             return  # no such session (or it has no invite field: not one of ours)
@@ -623,7 +608,7 @@ class RedisStore:
         await self._call(self._redis.hset(key, "inv", rooms))
 
     async def erase(self, digest: str, pid: str) -> Erasure:
-        by_key = f"{self._p}by:{pid}"
+        by_key = self._k.by_person(pid)
         authored = await self._call(self._redis.lrange(by_key, 0, -1))
         ids_by_room: dict[str, list[str]] = {}
         for item in authored:
@@ -631,48 +616,48 @@ class RedisStore:
             ids_by_room.setdefault(room, []).append(message_id)
         pipe = self._redis.pipeline(transaction=False)
         for room, ids in ids_by_room.items():
-            pipe.xdel(self._stream(room), *ids)
-        pipe.delete(by_key, f"{self._p}dedup:{pid}", self._session(digest))
-        pipe.publish(self._control(), json.dumps({"op": "erase", "pid": pid, "ids": ids_by_room}))
+            pipe.xdel(self._k.room_stream(room), *ids)
+        pipe.delete(by_key, self._k.dedup(pid), self._k.session(digest))
+        pipe.publish(self._k.control, json.dumps({"op": "erase", "pid": pid, "ids": ids_by_room}))
         await self._call(pipe.execute())
         return Erasure(pid, ids_by_room)
 
     async def remove(self, room: str, message_id: str) -> bool:
         event = {"op": "removed", "room": room, "ids": [message_id]}
         pipe = self._redis.pipeline(transaction=False)
-        pipe.xdel(self._stream(room), message_id)
-        pipe.publish(self._control(), json.dumps(event))
+        pipe.xdel(self._k.room_stream(room), message_id)
+        pipe.publish(self._k.control, json.dumps(event))
         removed, _ = await self._call(pipe.execute())
         return bool(removed)
 
     async def end_session(self, digest: str, pid: str) -> None:
         pipe = self._redis.pipeline(transaction=False)
-        pipe.delete(self._session(digest))
+        pipe.delete(self._k.session(digest))
         # An erasure with nothing erased: every process closes the person's sockets.
-        pipe.publish(self._control(), json.dumps({"op": "erase", "pid": pid, "ids": {}}))
+        pipe.publish(self._k.control, json.dumps({"op": "erase", "pid": pid, "ids": {}}))
         await self._call(pipe.execute())
 
     async def trim(self, room: str, min_id: str) -> int:
         pipe = self._redis.pipeline(transaction=False)
-        pipe.xtrim(self._stream(room), minid=min_id, approximate=False)
-        pipe.set(self._floor(room), min_id)
+        pipe.xtrim(self._k.room_stream(room), minid=min_id, approximate=False)
+        pipe.set(self._k.room_floor(room), min_id)
         trimmed, _ = await self._call(pipe.execute())
         return int(trimmed)
 
     async def trim_reports(self, min_id: str) -> int:
         trimmed = await self._call(
-            self._redis.xtrim(f"{self._p}reports", minid=min_id, approximate=False)
+            self._redis.xtrim(self._k.reports, minid=min_id, approximate=False)
         )
         return int(trimmed)
 
     async def add_report(self, fields: dict[str, str | bytes]) -> str:
         report_id = await self._call(
-            self._redis.xadd(f"{self._p}reports", fields)  # type: ignore[arg-type]
+            self._redis.xadd(self._k.reports, fields)  # type: ignore[arg-type]
         )
         return str(report_id.decode())
 
     async def count_recent(self, key: str, window_seconds: int) -> int:
-        full = f"{self._p}n:{key}"
+        full = self._k.counter(key)
         pipe = self._redis.pipeline(transaction=False)
         # SET NX EX then INCR: the window starts at the first event (EXPIRE NX needs 7.0).
         pipe.set(full, 0, ex=window_seconds, nx=True)
@@ -681,7 +666,7 @@ class RedisStore:
         return int(count)
 
     async def shared_key(self, name: str, ttl_seconds: int) -> bytes:
-        full = f"{self._p}key:{name}"
+        full = self._k.shared_key(name)
         pipe = self._redis.pipeline(transaction=False)
         pipe.set(full, secrets.token_bytes(32), ex=ttl_seconds, nx=True)
         pipe.get(full)
@@ -694,7 +679,7 @@ class RedisStore:
         # The name typed, known or not, only as its SHA-256 (throttling says nothing of
         # existence); the address only as its keyed hash.
         name = hashlib.sha256(username.encode("utf-8", "surrogatepass")).hexdigest()
-        return f"{self._p}lf:p:{name}:{address}", f"{self._p}lf:n:{name}"
+        return self._k.login_failures(name, address)
 
     async def reserve_login(
         self, username: str, address: str, limits: LoginLimits
@@ -703,7 +688,7 @@ class RedisStore:
         rate = limits.address_rate
         which, wait_ms = await self._script(
             "login",
-            [f"{self._p}la:{address}", pair, name],
+            [self._k.login_attempts(address), pair, name],
             [
                 int(self._clock() * 1000),
                 rate.interval_ms,
@@ -747,9 +732,9 @@ class RedisStore:
             try:
                 await asyncio.wait_for(self._connected.wait(), SUBSCRIBE_WAIT_SECONDS)
                 self._delivered[room] = await self._last_generated(room)
-                self._waiting[self._channel(room).encode()] = confirmed
+                self._waiting[self._k.room_channel(room).encode()] = confirmed
                 assert self._pubsub is not None
-                await self._pubsub.subscribe(self._channel(room))
+                await self._pubsub.subscribe(self._k.room_channel(room))
             except (RedisError, OSError, TimeoutError) as exc:
                 self._forget(room)
                 if not confirmed.done():
@@ -764,7 +749,7 @@ class RedisStore:
     def _forget(self, room: str) -> None:
         self._rooms.pop(room, None)
         self._delivered.pop(room, None)
-        self._waiting.pop(self._channel(room).encode(), None)
+        self._waiting.pop(self._k.room_channel(room).encode(), None)
 
     async def unsubscribe(self, room: str) -> None:
         if room not in self._rooms:
@@ -772,11 +757,11 @@ class RedisStore:
         self._forget(room)
         if self._pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.unsubscribe(self._channel(room))
+                await self._pubsub.unsubscribe(self._k.room_channel(room))
 
     async def _last_generated(self, room: str) -> tuple[int, int]:
         try:
-            info = await self._redis.xinfo_stream(self._stream(room))
+            info = await self._redis.xinfo_stream(self._k.room_stream(room))
         except ResponseError:  # no such stream yet
             return (0, 0)
         return parse_id(info["last-generated-id"].decode())
@@ -786,7 +771,9 @@ class RedisStore:
         while True:
             pubsub = self._redis.pubsub()
             try:
-                await pubsub.subscribe(self._control(), *(self._channel(r) for r in self._rooms))
+                await pubsub.subscribe(
+                    self._k.control, *(self._k.room_channel(r) for r in self._rooms)
+                )
                 self._pubsub = pubsub
                 await self._replay_gaps()
                 self.healthy = True
@@ -814,7 +801,9 @@ class RedisStore:
             cursor = self._delivered.get(room)
             if cursor is None:
                 continue
-            entries = await self._redis.xrange(self._stream(room), f"({format_id(cursor)}", "+")
+            entries = await self._redis.xrange(
+                self._k.room_stream(room), f"({format_id(cursor)}", "+"
+            )
             for entry in entries or ():
                 self._deliver(self._entry(room, entry))
 
@@ -829,10 +818,10 @@ class RedisStore:
         if kind != "message" or self._listener is None:
             return
         data: bytes = message["data"]
-        if channel == self._control().encode():
+        if channel == self._k.control.encode():
             self._control_message(data)
             return
-        room = channel.decode().removeprefix(f"{self._p}c:")
+        room = channel.decode().removeprefix(self._k.channel_prefix)
         if data[:1] == b"m":
             message_id, key_id, blob = data[1:].split(b" ", 2)
             self._deliver(StoredMessage(room, message_id.decode(), key_id.decode(), blob))
