@@ -26,6 +26,7 @@ from server.crypto import KeyRing, KeyRingError
 from server.services.passwords import Passwords
 from server.store import StoreUnavailable
 from server.store.accounts import Account, StaffStore, UsernameTaken
+from server.store.keys import KeySpace
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 MAX_NAME_CHARS = 60
@@ -218,7 +219,7 @@ class _Admin:
         await self.staff.delete_sessions_of(account.uid)
         # Every server process closes this person's sockets (PROTOCOL.md: within a second).
         event = json.dumps({"op": "close", "who": account.uid})
-        await self.redis.publish(f"{self.prefix}ctl", event)
+        await self.redis.publish(KeySpace(self.prefix).control, event)
 
     def _print_secrets(
         self,

@@ -24,6 +24,7 @@ from server.core.people import (
     SESSION_IDLE_SECONDS,
     StaffSession,
 )
+from server.store.keys import KeySpace
 from server.store.redis import call
 
 ONLINE_TTL_MS = 90_000  # a console's process refreshes every 30 s; a crashed one drops out
@@ -62,21 +63,22 @@ class StaffStore:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._r = redis
         self._p = prefix
+        self._k = KeySpace(prefix)
         self._accept = redis.register_script(ACCEPT_STEP_LUA)
 
     # ---- accounts -------------------------------------------------------------------------
 
     def _account(self, uid: str) -> str:
-        return f"{self._p}staff:a:{uid}"
+        return self._k.staff_account(uid)
 
     async def add(self, account: Account) -> None:
-        name_key = f"{self._p}staff:u:{account.username}"
+        name_key = self._k.staff_name(account.username)
         claimed = await call(self._r.set(name_key, account.uid, nx=True))
         if not claimed:
             raise UsernameTaken(account.username)
         pipe = self._r.pipeline(transaction=True)
         pipe.hset(self._account(account.uid), mapping=_fields(account))
-        pipe.sadd(f"{self._p}staff:all", account.uid)
+        pipe.sadd(self._k.staff_all, account.uid)
         await call(pipe.execute())
 
     async def save(self, account: Account) -> None:
@@ -90,7 +92,7 @@ class StaffStore:
         await call(pipe.execute())
 
     async def by_username(self, username: str) -> Account | None:
-        uid = await call(self._r.get(f"{self._p}staff:u:{username}"))
+        uid = await call(self._r.get(self._k.staff_name(username)))
         return None if uid is None else await self.get(uid.decode())
 
     async def get(self, uid: str) -> Account | None:
@@ -98,7 +100,7 @@ class StaffStore:
         return _account(uid, found) if found else None
 
     async def all(self) -> list[Account]:
-        uids = sorted(u.decode() for u in await call(self._r.smembers(f"{self._p}staff:all")))
+        uids = sorted(u.decode() for u in await call(self._r.smembers(self._k.staff_all)))
         accounts = [await self.get(uid) for uid in uids]
         return sorted((a for a in accounts if a), key=lambda a: a.username)
 
@@ -108,10 +110,10 @@ class StaffStore:
     # ---- sessions -------------------------------------------------------------------------
 
     def _session(self, digest: str) -> str:
-        return f"{self._p}ss:{digest}"
+        return self._k.staff_session(digest)
 
     def _sessions_of(self, uid: str) -> str:
-        return f"{self._p}ss:u:{uid}"
+        return self._k.staff_sessions_of(uid)
 
     async def create_session(self, digest: str, session: StaffSession) -> None:
         pipe = self._r.pipeline(transaction=True)
@@ -171,13 +173,13 @@ class StaffStore:
         if not uids:
             return
         expiry = int(now * 1000) + ONLINE_TTL_MS
-        await call(self._r.zadd(f"{self._p}staff:on", dict.fromkeys(uids, expiry)))
+        await call(self._r.zadd(self._k.staff_online, dict.fromkeys(uids, expiry)))
 
     async def mark_offline(self, uid: str) -> None:
-        await call(self._r.zrem(f"{self._p}staff:on", uid))
+        await call(self._r.zrem(self._k.staff_online, uid))
 
     async def online(self, now: float) -> list[str]:
-        key = f"{self._p}staff:on"
+        key = self._k.staff_online
         pipe = self._r.pipeline(transaction=False)
         pipe.zremrangebyscore(key, "-inf", int(now * 1000))
         pipe.zrange(key, 0, -1)
@@ -185,12 +187,12 @@ class StaffStore:
         return [u.decode() for u in uids]
 
     async def set_available(self, uid: str, available: bool) -> None:
-        await call(self._r.hset(f"{self._p}staff:av", uid, "1" if available else "0"))
+        await call(self._r.hset(self._k.staff_available, uid, "1" if available else "0"))
 
     async def available(self, uids: list[str]) -> dict[str, bool]:
         if not uids:
             return {}
-        values = await call(self._r.hmget(f"{self._p}staff:av", uids))
+        values = await call(self._r.hmget(self._k.staff_available, uids))
         # Someone who never chose is available: a console opens ready to take chats.
         return {uid: v != b"0" for uid, v in zip(uids, values, strict=True)}
 

@@ -43,6 +43,7 @@ from server.core.audit import (
     parse_head,
 )
 from server.store import StoreUnavailable
+from server.store.keys import KeySpace
 from server.store.redis import call
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,8 @@ return id
 class AuditLog:
     def __init__(self, redis: Redis, prefix: str, clock: Callable[[], float]) -> None:
         self._r = redis
-        self._stream = f"{prefix}audit"
-        self._head = f"{prefix}audit:head"
+        self._stream = KeySpace(prefix).audit
+        self._head = KeySpace(prefix).audit_head
         self._clock = clock  # seconds since the epoch, UTC (time.time)
         self._append = redis.register_script(APPEND_LUA)
         self._lock = asyncio.Lock()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from server.store.keys import KeySpace
 from server.store.redis import call
 
 GROUP = "facilitators"
@@ -56,15 +57,16 @@ class EscalationStore:
     def __init__(self, redis: Redis, prefix: str, consumer: str) -> None:
         self._r = redis
         self._p = prefix
+        self._k = KeySpace(prefix)
         self.consumer = consumer
         self._take = redis.register_script(TAKE_LUA)
 
     @property
     def _stream(self) -> str:
-        return f"{self._p}esc"
+        return self._k.escalations
 
     def _alert(self, escalation: str) -> str:
-        return f"{self._p}e:{escalation}"
+        return self._k.escalation(escalation)
 
     async def ensure_group(self) -> None:
         try:
@@ -98,7 +100,7 @@ class EscalationStore:
                 "taken": "",
             },
         )
-        pipe.sadd(f"{self._p}esc:open", escalation)
+        pipe.sadd(self._k.open_escalations, escalation)
         pipe.xadd(self._stream, {"e": escalation})
         results = await call(pipe.execute())
         await call(self._r.hset(key, "sid", results[-1]))
@@ -127,13 +129,13 @@ class EscalationStore:
         )
 
     async def open_ids(self) -> list[str]:
-        return sorted(e.decode() for e in await call(self._r.smembers(f"{self._p}esc:open")))
+        return sorted(e.decode() for e in await call(self._r.smembers(self._k.open_escalations)))
 
     async def take(self, escalation: str, uid: str, now_ms: int) -> bool:
         """True for the one acknowledgement that wins; the entry leaves the pending list."""
         stream_id = await call(
             self._take(
-                keys=[self._alert(escalation), f"{self._p}esc:open"],
+                keys=[self._alert(escalation), self._k.open_escalations],
                 args=[uid, now_ms, escalation],
             )
         )
@@ -204,8 +206,8 @@ class EscalationStore:
     # ---- on call --------------------------------------------------------------------------
 
     async def set_on_call(self, uid: str, on: bool) -> None:
-        key = f"{self._p}oncall"
+        key = self._k.on_call
         await call(self._r.sadd(key, uid) if on else self._r.srem(key, uid))
 
     async def on_call(self) -> set[str]:
-        return {u.decode() for u in await call(self._r.smembers(f"{self._p}oncall"))}
+        return {u.decode() for u in await call(self._r.smembers(self._k.on_call))}

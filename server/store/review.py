@@ -20,6 +20,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from server.store import StoredMessage, format_id, parse_id
+from server.store.keys import KeySpace
 from server.store.redis import call
 
 ITEMS_SHOWN = 500  # per stream: the review list is for what is current, not an archive
@@ -45,9 +46,10 @@ class ReviewStore:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._r = redis
         self._p = prefix
+        self._k = KeySpace(prefix)
 
     def _stream(self, room: str) -> str:
-        return f"{self._p}room:{{{room}}}:s"
+        return self._k.room_stream(room)
 
     async def add_flag(
         self,
@@ -67,11 +69,11 @@ class ReviewStore:
             "k": sealed[0],
             "d": sealed[1],
         }
-        stream_id = await call(self._r.xadd(f"{self._p}flags", fields))  # type: ignore[arg-type]
+        stream_id = await call(self._r.xadd(self._k.flags, fields))  # type: ignore[arg-type]
         return "f-" + str(stream_id.decode())
 
     def _done(self, room: str, message: str) -> str:
-        return f"{self._p}fl:{{{room}}}:{message}"
+        return self._k.flag(room, message)
 
     async def flag_done(self, room: str, message: str) -> bool:
         return bool(await call(self._r.exists(self._done(room, message))))
@@ -81,16 +83,16 @@ class ReviewStore:
 
     async def items(self) -> list[Item]:
         pipe = self._r.pipeline(transaction=False)
-        pipe.xrevrange(f"{self._p}flags", count=ITEMS_SHOWN)
-        pipe.xrevrange(f"{self._p}reports", count=ITEMS_SHOWN)
-        pipe.hgetall(f"{self._p}rv")
+        pipe.xrevrange(self._k.flags, count=ITEMS_SHOWN)
+        pipe.xrevrange(self._k.reports, count=ITEMS_SHOWN)
+        pipe.hgetall(self._k.reviewed)
         flags, reports, statuses = await call(pipe.execute())
         found = [_flag(sid, f) for sid, f in flags] + [_report(sid, f) for sid, f in reports]
         return [_with_status(item, statuses) for item in found]
 
     async def item(self, item_id: str) -> Item | None:
         prefix, _, stream_id = item_id.partition("-")
-        stream = {"f": "flags", "r": "reports"}.get(prefix)
+        stream = {"f": self._k.flags, "r": self._k.reports}.get(prefix)
         if stream is None or not stream_id:
             return None
         try:
@@ -98,8 +100,8 @@ class ReviewStore:
         except ValueError:
             return None
         pipe = self._r.pipeline(transaction=False)
-        pipe.xrange(f"{self._p}{stream}", stream_id, stream_id)
-        pipe.hget(f"{self._p}rv", item_id)
+        pipe.xrange(stream, stream_id, stream_id)
+        pipe.hget(self._k.reviewed, item_id)
         entries, status = await call(pipe.execute())
         if not entries:
             return None
@@ -109,7 +111,7 @@ class ReviewStore:
 
     async def set_status(self, item_id: str, status: str, by: str, at_ms: int) -> None:
         value = json.dumps({"status": status, "by": by, "at": at_ms})
-        await call(self._r.hset(f"{self._p}rv", item_id, value))
+        await call(self._r.hset(self._k.reviewed, item_id, value))
 
     async def around(
         self, room: str, message: str, count: int
@@ -136,41 +138,41 @@ class ReviewStore:
         """Deletes the flags of erased messages ((room, message id) pairs)."""
         doomed = [
             sid
-            for sid, f in await call(self._r.xrange(f"{self._p}flags"))
+            for sid, f in await call(self._r.xrange(self._k.flags))
             if (f[b"room"].decode(), f[b"msg"].decode()) in erased
         ]
         if not doomed:
             return 0
-        return int(await call(self._r.xdel(f"{self._p}flags", *doomed)))
+        return int(await call(self._r.xdel(self._k.flags, *doomed)))
 
     async def trim_flags(self, min_id: str) -> int:
         """Flags quote sealed evidence: content, so content's retention applies."""
-        trimmed = await call(self._r.xtrim(f"{self._p}flags", minid=min_id, approximate=False))
+        trimmed = await call(self._r.xtrim(self._k.flags, minid=min_id, approximate=False))
         return int(trimmed)
 
     # ---- sanctions ------------------------------------------------------------------------
 
     async def mute(self, pid: str, until_ms: int, now_ms: int) -> None:
-        await call(self._r.set(f"{self._p}mute:{pid}", until_ms, px=max(1, until_ms - now_ms)))
+        await call(self._r.set(self._k.mute(pid), until_ms, px=max(1, until_ms - now_ms)))
 
     async def muted_until(self, pid: str) -> int:
-        found = await call(self._r.get(f"{self._p}mute:{pid}"))
+        found = await call(self._r.get(self._k.mute(pid)))
         return int(found) if found else 0
 
     async def ban(self, pid: str, ttl_seconds: float) -> None:
-        await call(self._r.set(f"{self._p}ban:{pid}", "1", ex=max(1, int(ttl_seconds))))
+        await call(self._r.set(self._k.ban(pid), "1", ex=max(1, int(ttl_seconds))))
 
     async def banned(self, pid: str) -> bool:
-        return bool(await call(self._r.exists(f"{self._p}ban:{pid}")))
+        return bool(await call(self._r.exists(self._k.ban(pid))))
 
     # ---- lexicon changes ------------------------------------------------------------------
 
     async def add_lexicon_change(self, op: str, value: str, by: str) -> None:
         fields = {"op": op, "v": value, "by": by}
-        await call(self._r.xadd(f"{self._p}lex", fields))  # type: ignore[arg-type]
+        await call(self._r.xadd(self._k.lexicon, fields))  # type: ignore[arg-type]
 
     async def lexicon_changes(self) -> list[tuple[str, str]]:
-        entries = await call(self._r.xrange(f"{self._p}lex"))
+        entries = await call(self._r.xrange(self._k.lexicon))
         return [(f[b"op"].decode(), f[b"v"].decode()) for _, f in entries]
 
 

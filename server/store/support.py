@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from server.core.rooms import DIRECT_ROOM_PREFIX
+from server.store.keys import KeySpace
 from server.store.redis import call
 
 PRIORITY_RANK = {"urgent": 0, "concern": 1, "normal": 2}
@@ -137,6 +138,7 @@ class SupportStore:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._r = redis
         self._p = prefix
+        self._k = KeySpace(prefix)
         self._open = redis.register_script(OPEN_LUA)
         self._claim = redis.register_script(CLAIM_LUA)
         self._cancel = redis.register_script(CANCEL_LUA)
@@ -144,13 +146,13 @@ class SupportStore:
 
     @property
     def _queue(self) -> str:
-        return f"{self._p}q"
+        return self._k.queue
 
     def _dm(self, room: str) -> str:
-        return f"{self._p}dm:{room}"
+        return self._k.direct_room(room)
 
     def _mine(self, person: str) -> str:
-        return f"{self._p}my:{person}"
+        return self._k.rooms_of(person)
 
     # ---- tickets --------------------------------------------------------------------------
 
@@ -167,7 +169,7 @@ class SupportStore:
         key_id, blob = topic or ("", b"")
         created, found = await call(
             self._open(
-                keys=[self._queue, f"{self._p}tp:{pid}", f"{self._p}t:{ticket}"],
+                keys=[self._queue, self._k.ticket_of(pid), self._k.ticket(ticket)],
                 args=[
                     ticket,
                     pid,
@@ -183,7 +185,7 @@ class SupportStore:
         return found.decode(), bool(created)
 
     async def cancel_ticket(self, pid: str) -> str | None:
-        found = await call(self._cancel(keys=[self._queue, f"{self._p}tp:{pid}"], args=[self._p]))
+        found = await call(self._cancel(keys=[self._queue, self._k.ticket_of(pid)], args=[self._p]))
         return found.decode() if found else None
 
     async def waiting(self) -> list[Ticket]:
@@ -192,7 +194,7 @@ class SupportStore:
             return []
         pipe = self._r.pipeline(transaction=False)
         for ticket in tickets:
-            pipe.hgetall(f"{self._p}t:{ticket.decode()}")
+            pipe.hgetall(self._k.ticket(ticket.decode()))
         found = await call(pipe.execute())
         return [
             Ticket(
@@ -214,7 +216,7 @@ class SupportStore:
         """(room, participant id) for the one claimer that won, None for everyone else."""
         result = await call(
             self._claim(
-                keys=[self._queue, f"{self._p}t:{ticket}"],
+                keys=[self._queue, self._k.ticket(ticket)],
                 args=[self._p, ticket, uid, new_room, ttl_ms],
             )
         )
@@ -277,7 +279,7 @@ class SupportStore:
         moved = bool(
             await call(
                 self._raise(
-                    keys=[self._queue, f"{self._p}tp:{pid}", self._mine(pid)],
+                    keys=[self._queue, self._k.ticket_of(pid), self._mine(pid)],
                     args=[self._p, priority, PRIORITY_RANK[priority], RANK_SPAN],
                 )
             )
@@ -301,15 +303,15 @@ class SupportStore:
         return bool(await call(self._r.hsetnx(self._dm(room), "fb", "1")))
 
     async def direct_rooms(self) -> list[str]:
-        return sorted(r.decode() for r in await call(self._r.smembers(f"{self._p}dms")))
+        return sorted(r.decode() for r in await call(self._r.smembers(self._k.direct_rooms)))
 
     async def forget_room(self, room: str) -> None:
-        await call(self._r.srem(f"{self._p}dms", room))
+        await call(self._r.srem(self._k.direct_rooms, room))
 
     # ---- notes, wrap-ups, feedback --------------------------------------------------------
 
     def _notes(self, room: str) -> str:
-        return f"{self._p}notes:{{{room}}}"
+        return self._k.notes(room)
 
     async def add_note(
         self, room: str, note_id: str, sealed: tuple[str, bytes], ttl_ms: int
@@ -332,13 +334,13 @@ class SupportStore:
 
     async def add_wrapup(self, topic: str, outcome: str, referral: bool) -> None:
         fields = {"topic": topic, "outcome": outcome, "referral": "1" if referral else "0"}
-        await call(self._r.xadd(f"{self._p}wrapups", fields))  # type: ignore[arg-type]
+        await call(self._r.xadd(self._k.wrapups, fields))  # type: ignore[arg-type]
 
     async def add_feedback(self, rating: int, comment: tuple[str, str, bytes] | None) -> None:
         fields: dict[str, str | bytes] = {"rating": str(rating)}
         if comment is not None:
             fields.update(i=comment[0], k=comment[1], d=comment[2])
-        await call(self._r.xadd(f"{self._p}feedback", fields))  # type: ignore[arg-type]
+        await call(self._r.xadd(self._k.feedback, fields))  # type: ignore[arg-type]
 
     async def trim_notes(self, room: str, min_id: str) -> None:
         await call(self._r.xtrim(self._notes(room), minid=min_id, approximate=False))
