@@ -19,6 +19,7 @@ from typing import TextIO
 
 from redis.asyncio import Redis
 
+from server.core.events import Close, to_json
 from server.core.identity import new_id
 from server.core.people import default_display_name, new_password, parse_roles, password_problem
 from server.core.totp import new_secret, otpauth_uri
@@ -218,7 +219,7 @@ class _Admin:
     async def _end_sessions(self, account: Account) -> None:
         await self.staff.delete_sessions_of(account.uid)
         # Every server process closes this person's sockets (PROTOCOL.md: within a second).
-        event = json.dumps({"op": "close", "who": account.uid})
+        event = json.dumps(to_json(Close(who=account.uid)))
         await self.redis.publish(KeySpace(self.prefix).control, event)
 
     def _print_secrets(

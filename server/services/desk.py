@@ -18,6 +18,8 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 
 from server.config import Settings
+from server.core import frames
+from server.core.events import ChatEnded, LeftChat, NoteAdded, QueueChanged, SendTo
 from server.core.identity import new_id
 from server.core.people import Person, Role
 from server.core.protocol import (
@@ -72,13 +74,11 @@ class Desk:
         self.clock = clock
         self._queue_task: asyncio.Task[None] | None = None
         self._queue_dirty = False
-        hub.handlers.update(
-            queue=self._on_queue,
-            to=self._on_to,
-            ended=self._on_ended,
-            kick=self._on_kick,
-            notes=self._on_note,
-        )
+        hub.on(QueueChanged, self._on_queue)
+        hub.on(SendTo, self._on_to)
+        hub.on(ChatEnded, self._on_ended)
+        hub.on(LeftChat, self._on_kick)
+        hub.on(NoteAdded, self._on_note)
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -192,9 +192,7 @@ class Desk:
             "ts": ts,
         }
         conn.send(encode(with_ref(dict(noted), frame.ref)))
-        await self.store.publish_control(
-            {"op": "notes", "room": frame.room, "skip": conn.id, "frame": encode(noted)}
-        )
+        await self.store.publish_control(NoteAdded(frame.room, encode(noted), skip=conn.id))
 
     async def notes_frame(self, room: str) -> str:
         notes = []
@@ -222,13 +220,12 @@ class Desk:
             log.info("direct room ended by staff %s", conn.person.pid)
         conn.send(encode(with_ref({"type": "ended", "room": frame.room}, frame.ref)))
         await self.store.publish_control(
-            {
-                "op": "ended",
-                "room": frame.room,
-                "members": members,
-                "pid": room.pid,
-                "skip": conn.id,  # it had its `ended` (with ref) above
-            }
+            ChatEnded(
+                frame.room,
+                members,
+                room.pid,
+                skip=conn.id,  # it had its `ended` (with ref) above
+            )
         )
 
     async def transfer(self, conn: Connection, frame: Transfer) -> None:
@@ -263,13 +260,7 @@ class Desk:
             await self.announce_queue()
         conn.send(encode(with_ref({"type": "transferred", "room": frame.room}, frame.ref)))
         await self.store.publish_control(
-            {
-                "op": "kick",
-                "room": frame.room,
-                "who": me,
-                "frame": encode({"type": "transferred", "room": frame.room}),
-                "skip": conn.id,
-            }
+            LeftChat(frame.room, me, encode(frames.transferred(frame.room)), skip=conn.id)
         )
         await self._to(room.pid, self._notice(frame.room, "system", TRANSFER_TEXT))
 
@@ -310,7 +301,7 @@ class Desk:
     # ---- the queue ------------------------------------------------------------------------
 
     async def announce_queue(self) -> None:
-        await self.store.publish_control({"op": "queue"})
+        await self.store.publish_control(QueueChanged())
 
     async def queue_frame(self) -> str:
         waiting = []
@@ -338,7 +329,7 @@ class Desk:
             if Role.SUPPORTER in conn.person.roles
         ]
 
-    def _on_queue(self, event: dict[str, Any]) -> None:
+    def _on_queue(self, event: QueueChanged) -> None:
         if self._queue_task is not None and not self._queue_task.done():
             self._queue_dirty = True
             return
@@ -362,38 +353,38 @@ class Desk:
     # ---- control events from any process --------------------------------------------------
 
     async def _to(self, person: str, frame: dict[str, Any]) -> None:
-        await self.store.publish_control({"op": "to", "who": person, "frame": encode(frame)})
+        await self.store.publish_control(SendTo(person, encode(frame)))
 
     def _notice(self, room: str, kind: str, text: str) -> dict[str, Any]:
         return {"type": "notice", "room": room, "kind": kind, "text": text, "resources": []}
 
-    def _on_to(self, event: dict[str, Any]) -> None:
-        for conn in list(self.hub.people.get(event["who"], ())):
-            conn.send(event["frame"])
+    def _on_to(self, event: SendTo) -> None:
+        for conn in list(self.hub.people.get(event.who, ())):
+            conn.send(event.frame)
 
-    def _on_note(self, event: dict[str, Any]) -> None:
-        for conn in list(self.hub.rooms.get(event["room"], ())):
-            if not conn.person.is_participant and conn.id != event.get("skip"):
-                conn.send(event["frame"])
+    def _on_note(self, event: NoteAdded) -> None:
+        for conn in list(self.hub.rooms.get(event.room, ())):
+            if not conn.person.is_participant and conn.id != event.skip:
+                conn.send(event.frame)
 
-    def _on_ended(self, event: dict[str, Any]) -> None:
-        room = event["room"]
+    def _on_ended(self, event: ChatEnded) -> None:
+        room = event.room
         ended = encode({"type": "ended", "room": room})
         notice = encode(self._notice(room, "feedback", FEEDBACK_TEXT))
         for conn in list(self.hub.rooms.get(room, ())):
             view = conn.rooms.get(room)
             if view is not None:
                 view.closed = True
-        for person in event["members"]:
+        for person in event.members:
             for conn in list(self.hub.people.get(person, ())):
-                if conn.id == event.get("skip"):
+                if conn.id == event.skip:
                     continue
                 conn.send(ended)
-                if person == event["pid"]:
+                if person == event.pid:
                     conn.send(notice)
 
-    def _on_kick(self, event: dict[str, Any]) -> None:
-        for conn in list(self.hub.people.get(event["who"], ())):
-            if conn.id != event.get("skip"):
-                conn.send(event["frame"])
-            self.hub.spawn(self.hub.leave(conn, event["room"]))
+    def _on_kick(self, event: LeftChat) -> None:
+        for conn in list(self.hub.people.get(event.who, ())):
+            if conn.id != event.skip:
+                conn.send(event.frame)
+            self.hub.spawn(self.hub.leave(conn, event.room))

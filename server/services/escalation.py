@@ -22,6 +22,7 @@ from cryptography.exceptions import InvalidTag
 from redis.exceptions import ResponseError
 
 from server.config import Settings
+from server.core.events import AlertTaken, Paged
 from server.core.identity import new_id
 from server.core.ladder import AlertState, Online, recipients, step
 from server.core.people import Person
@@ -69,7 +70,8 @@ class Escalations:
         self.clock = clock
         self._add_member = add_member
         self._roles: dict[str, tuple[str, ...]] = {}
-        hub.handlers.update(page=self._on_page, taken=self._on_taken)
+        hub.on(Paged, self._on_page)
+        hub.on(AlertTaken, self._on_taken)
 
     @staticmethod
     def consumer_name() -> str:
@@ -149,9 +151,7 @@ class Escalations:
         if not decided.page:
             return
         await self.esc.set_rung(escalation, decided.rung, decided.deadline_ms)
-        await self.store.publish_control(
-            {"op": "page", "escalation": escalation, "to": sorted(decided.recipients)}
-        )
+        await self.store.publish_control(Paged(escalation, sorted(decided.recipients)))
         await self.audit.record(
             "system",
             "escalation.paged",
@@ -170,10 +170,10 @@ class Escalations:
                 nature=alert.category or "urgent",
             )
 
-    def _on_page(self, event: dict[str, Any]) -> None:
-        local = [c for uid in event["to"] for c in self.hub.people.get(uid, ())]
+    def _on_page(self, event: Paged) -> None:
+        local = [c for uid in event.to for c in self.hub.people.get(uid, ())]
         if local:
-            self.hub.spawn(self._send_alert(event["escalation"], local))
+            self.hub.spawn(self._send_alert(event.escalation, local))
 
     async def _send_alert(self, escalation: str, conns: list[Connection]) -> None:
         with contextlib.suppress(StoreUnavailable):
@@ -234,7 +234,7 @@ class Escalations:
             raise Refusal(ErrorCode.ALREADY_TAKEN, "already taken, or no such alert")
         taken = {"type": "alert_taken", "escalation": frame.escalation, "by": person.name}
         conn.send(encode(with_ref(dict(taken), frame.ref)))
-        await self.store.publish_control({"op": "taken", "frame": encode(taken), "skip": conn.id})
+        await self.store.publish_control(AlertTaken(encode(taken), skip=conn.id))
         if alert.room.startswith(DIRECT_ROOM_PREFIX):
             # The person who took it must be able to open the private chat it came from.
             await self._add_member(alert.room, person.pid)
@@ -246,11 +246,11 @@ class Escalations:
             log.error("escalation taken by staff %s but the audit record failed", person.pid)
         log.info("crisis escalation taken by staff %s", person.pid)
 
-    def _on_taken(self, event: dict[str, Any]) -> None:
+    def _on_taken(self, event: AlertTaken) -> None:
         for conns in list(self.hub.people.values()):
             for conn in list(conns):
-                if not conn.person.is_participant and conn.id != event.get("skip"):
-                    conn.send(event["frame"])
+                if not conn.person.is_participant and conn.id != event.skip:
+                    conn.send(event.frame)
 
     async def on_call(self, conn: Connection, frame: OnCall) -> None:
         await self.esc.set_on_call(conn.person.pid, frame.on)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
+from server.core.events import ControlEvent
 from server.core.login_limits import LoginLimits, Refusal
 from server.core.ratelimit import Rate
 
@@ -84,7 +85,7 @@ class Listener(Protocol):
 
     def on_erased(self, erasure: Erasure) -> None: ...
 
-    def on_control(self, event: dict[str, Any]) -> None:
+    def on_control(self, event: ControlEvent) -> None:
         """A process-wide event (staff and support: queue changed, a frame for a person,
         sockets to close); see server/ws/hub.py for the kinds."""
         ...
@@ -135,7 +136,7 @@ class Store(Protocol):
 
     async def publish_signal(self, room: str, skip: str, frame: str) -> None: ...
 
-    async def publish_control(self, event: dict[str, Any]) -> None:
+    async def publish_control(self, event: ControlEvent) -> None:
         """Deliver `event` to the listener of every server process (this one included)."""
         ...
 

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError, ResponseError
 
+from server.core.events import Erased, from_json
 from server.store import Erasure, Listener, StoredMessage, StoreUnavailable, format_id, parse_id
 from server.store.keys import KeySpace
 
@@ -165,12 +166,12 @@ class Subscriptions:
 
     def _control_message(self, data: bytes) -> None:
         try:
-            event = json.loads(data)
+            event = from_json(json.loads(data))
         except ValueError:
             return
-        if self.listener is None or not isinstance(event, dict):
-            return
-        if event.get("op") == "erase":
-            self.listener.on_erased(Erasure(event["pid"], event["ids"]))
+        if self.listener is None or event is None:
+            return  # not JSON, malformed, or of a kind this version does not know
+        if isinstance(event, Erased):
+            self.listener.on_erased(Erasure(event.pid, event.ids))
         else:
             self.listener.on_control(event)

@@ -13,8 +13,8 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+from server.core.events import ControlEvent, Removed
 from server.core.login_limits import (
     FAILURE_WINDOW_SECONDS,
     Failures,
@@ -209,10 +209,10 @@ class MemoryStore:
             return False
         del state.entries[key]
         state.ids.remove(key)
-        await self.publish_control({"op": "removed", "room": room, "ids": [message_id]})
+        await self.publish_control(Removed(room, [message_id]))
         return True
 
-    async def publish_control(self, event: dict[str, Any]) -> None:
+    async def publish_control(self, event: ControlEvent) -> None:
         if self._listener is not None:
             asyncio.get_running_loop().call_soon(self._listener.on_control, event)
 

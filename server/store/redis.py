@@ -29,6 +29,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
+from server.core.events import ControlEvent, to_json
 from server.core.ratelimit import Rate
 from server.store import (
     DEDUP_SECONDS,
@@ -165,8 +166,8 @@ class RedisStore(RedisSessions):
     def prefix(self) -> str:
         return self._p
 
-    async def publish_control(self, event: dict[str, Any]) -> None:
-        await self._call(self._redis.publish(self._k.control, json.dumps(event)))
+    async def publish_control(self, event: ControlEvent) -> None:
+        await self._call(self._redis.publish(self._k.control, json.dumps(to_json(event))))
 
     async def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         for _ in range(2):

@@ -14,6 +14,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from server.core.events import Erased, Removed, to_json
 from server.core.login_limits import (
     BACKOFF_CAP_SECONDS,
     BACKOFF_FIRST_SECONDS,
@@ -84,15 +85,14 @@ class RedisSessions:
         for room, ids in ids_by_room.items():
             pipe.xdel(self._k.room_stream(room), *ids)
         pipe.delete(by_key, self._k.dedup(pid), self._k.session(digest))
-        pipe.publish(self._k.control, json.dumps({"op": "erase", "pid": pid, "ids": ids_by_room}))
+        pipe.publish(self._k.control, json.dumps(to_json(Erased(pid, ids_by_room))))
         await self._call(pipe.execute())
         return Erasure(pid, ids_by_room)
 
     async def remove(self, room: str, message_id: str) -> bool:
-        event = {"op": "removed", "room": room, "ids": [message_id]}
         pipe = self._redis.pipeline(transaction=False)
         pipe.xdel(self._k.room_stream(room), message_id)
-        pipe.publish(self._k.control, json.dumps(event))
+        pipe.publish(self._k.control, json.dumps(to_json(Removed(room, [message_id]))))
         removed, _ = await self._call(pipe.execute())
         return bool(removed)
 
@@ -100,7 +100,7 @@ class RedisSessions:
         pipe = self._redis.pipeline(transaction=False)
         pipe.delete(self._k.session(digest))
         # An erasure with nothing erased: every process closes the person's sockets.
-        pipe.publish(self._k.control, json.dumps({"op": "erase", "pid": pid, "ids": {}}))
+        pipe.publish(self._k.control, json.dumps(to_json(Erased(pid))))
         await self._call(pipe.execute())
 
     async def trim(self, room: str, min_id: str) -> int:

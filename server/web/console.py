@@ -23,6 +23,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from server.config import Settings
+from server.core.events import Close
 from server.core.identity import new_token, token_digest
 from server.core.login_limits import LOGINS_IN_FLIGHT_PER_NAME, LoginLimits, Refusal
 from server.core.people import (
@@ -208,7 +209,7 @@ class StaffWeb:
             return
         await self.staff.delete_session(digest, session.uid)
         # Every process closes the sockets of this session (PROTOCOL.md: within a second).
-        await self.store.publish_control({"op": "close", "session": digest})
+        await self.store.publish_control(Close(session=digest))
 
     # ---- reading the session --------------------------------------------------------------
 

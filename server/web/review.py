@@ -22,6 +22,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 
 from moderation import Entry, LexiconError
 from moderation.patterns import check_cost, compile_pattern
+from server.core.events import Banned, LexiconChanged, Muted, SendTo
 from server.core.messages import Plain, message_frame, unpack
 from server.core.people import Role
 from server.core.protocol import CloseCode, encode
@@ -64,7 +65,9 @@ class ReviewWeb:
     retention_seconds: float
 
     def __post_init__(self) -> None:
-        self.hub.handlers.update(mute=self._on_mute, ban=self._on_ban, lexicon=self._on_lexicon)
+        self.hub.on(Muted, self._on_mute)
+        self.hub.on(Banned, self._on_ban)
+        self.hub.on(LexiconChanged, self._on_lexicon)
 
     async def page(self, request: Request) -> Response:
         return FileResponse(STATIC_DIR / "review.html", media_type="text/html")
@@ -208,14 +211,14 @@ class ReviewWeb:
         if action == "warn" and author:
             notice: dict[str, Any] = {"type": "notice", "room": item.room, "kind": "moderation",
                       "text": text, "resources": []}  # fmt: skip
-            await self.store.publish_control({"op": "to", "who": author, "frame": encode(notice)})
+            await self.store.publish_control(SendTo(author, encode(notice)))
         elif action == "mute" and author and isinstance(minutes, int):
             until = int(now * 1000) + minutes * 60_000
             await self.review.mute(author, until, int(now * 1000))
-            await self.store.publish_control({"op": "mute", "pid": author, "until": until})
+            await self.store.publish_control(Muted(author, until))
         elif action == "ban" and author:
             await self.review.ban(author, self.retention_seconds)
-            await self.store.publish_control({"op": "ban", "pid": author})
+            await self.store.publish_control(Banned(author))
         elif action == "remove":
             # The room loses the message at once on every process; the review item, its
             # evidence and the audit record stay, as the record of what was decided.
@@ -275,18 +278,18 @@ class ReviewWeb:
         await self.audit.record(login.account.uid, f"lexicon.{op}", target, reason.strip())
         await self.review.add_lexicon_change(op, value, login.account.uid)
         await self.crisis.reload_lexicon()
-        await self.store.publish_control({"op": "lexicon"})
+        await self.store.publish_control(LexiconChanged())
         return JSONResponse({"version": self.crisis.lexicon.version})
 
     # ---- control events -------------------------------------------------------------------
 
-    def _on_mute(self, event: dict[str, Any]) -> None:
-        for conn in list(self.hub.people.get(event["pid"], ())):
-            conn.muted_until = int(event["until"])
+    def _on_mute(self, event: Muted) -> None:
+        for conn in list(self.hub.people.get(event.pid, ())):
+            conn.muted_until = event.until
 
-    def _on_ban(self, event: dict[str, Any]) -> None:
-        for conn in list(self.hub.people.get(event["pid"], ())):
+    def _on_ban(self, event: Banned) -> None:
+        for conn in list(self.hub.people.get(event.pid, ())):
             conn.close(CloseCode.BANNED, "closed by the program's moderators")
 
-    def _on_lexicon(self, event: dict[str, Any]) -> None:
+    def _on_lexicon(self, event: LexiconChanged) -> None:
         self.hub.spawn(self.crisis.reload_lexicon())

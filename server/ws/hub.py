@@ -10,10 +10,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.exceptions import InvalidTag
 
+from server.core import frames
+from server.core.events import Close, ControlEvent, Removed
 from server.core.messages import message_text, unpack
 from server.core.metrics import Metrics
 from server.core.protocol import CloseCode, encode
@@ -23,6 +25,7 @@ from server.store import Erasure, Store, StoredMessage, parse_id
 from server.ws.connection import Connection
 
 log = logging.getLogger(__name__)
+E = TypeVar("E")
 
 
 class Hub:
@@ -36,11 +39,10 @@ class Hub:
         # one is done, so no per-room state outlives its use (a `leave` of 300,000 random
         # room ids once kept 300,000 locks, 104 MiB, for good).
         self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
-        # Control events by "op": the desk registers its own (queue, to, ended, ...).
-        self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {
-            "close": self._on_close,
-            "removed": self._on_removed,
-        }
+        # Control events by kind (server/core/events.py); services register their own.
+        self._handlers: dict[type[Any], Callable[[Any], None]] = {}
+        self.on(Close, self._on_close)
+        self.on(Removed, self._on_removed)
         self._tasks: set[asyncio.Task[Any]] = set()
         # Frames a person may still send on this process, one bucket shared by all their
         # sockets here, so closing and reopening a socket does not refill it. A frame costs
@@ -177,18 +179,18 @@ class Hub:
             if skip not in (conn.id, conn.person.pid):
                 conn.send(frame)
 
-    def on_control(self, event: dict[str, Any]) -> None:
-        handler = self.handlers.get(str(event.get("op")))
-        if handler is None:
-            return  # a newer process's event kind: ignored, not an error
-        try:
-            handler(event)
-        except (KeyError, TypeError, ValueError):
-            log.warning("malformed control event %s", event.get("op"))
+    def on(self, kind: type[E], handler: Callable[[E], None]) -> None:
+        """Runs `handler` for each control event of this kind, from any process."""
+        self._handlers[kind] = handler
 
-    def _on_close(self, event: dict[str, Any]) -> None:
+    def on_control(self, event: ControlEvent) -> None:
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(event)
+
+    def _on_close(self, event: Close) -> None:
         """Staff logout (one session) or account disabled (every session of the person)."""
-        session, who = event.get("session"), event.get("who")
+        session, who = event.session, event.who
         for conns in list(self.people.values()):
             for conn in list(conns):
                 if (session and conn.person.digest == session) or (who and conn.person.pid == who):
@@ -200,12 +202,11 @@ class Hub:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _on_removed(self, event: dict[str, Any]) -> None:
+    def _on_removed(self, event: Removed) -> None:
         """A moderator removed messages: every socket in the room drops them."""
-        room, ids = str(event["room"]), [str(i) for i in event["ids"]]
-        members = self.rooms.get(room)
+        members = self.rooms.get(event.room)
         if members:
-            frame = encode({"type": "erased", "room": room, "ids": ids, "by": "moderator"})
+            frame = encode(frames.erased(event.room, event.ids, by_moderator=True))
             for conn in list(members):
                 conn.send(frame)
 
@@ -215,6 +216,6 @@ class Hub:
         for room, ids in erasure.ids_by_room.items():
             members = self.rooms.get(room)
             if members:
-                frame = encode({"type": "erased", "room": room, "ids": ids})
+                frame = encode(frames.erased(room, ids))
                 for conn in list(members):
                     conn.send(frame)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 
+from server.core.events import ControlEvent, Removed
 from server.core.login_limits import (
     FAILURE_WINDOW_SECONDS,
     NAME_FREE_FAILURES,
@@ -47,7 +47,7 @@ class Recorder:
     messages: list[StoredMessage] = field(default_factory=list)
     signals: list[tuple[str, str, str]] = field(default_factory=list)
     erasures: list[Erasure] = field(default_factory=list)
-    controls: list[dict[str, Any]] = field(default_factory=list)
+    controls: list[ControlEvent] = field(default_factory=list)
 
     def on_message(self, message: StoredMessage) -> None:
         self.messages.append(message)
@@ -58,7 +58,7 @@ class Recorder:
     def on_erased(self, erasure: Erasure) -> None:
         self.erasures.append(erasure)
 
-    def on_control(self, event: dict[str, Any]) -> None:
+    def on_control(self, event: ControlEvent) -> None:
         self.controls.append(event)
 
 
@@ -325,7 +325,7 @@ async def test_a_removed_message_is_gone_and_every_process_is_told(harness: Harn
     assert await harness.store.message("general", doomed.id) is None
     history = await harness.store.history("general", None)
     assert [m.id for m in history.messages] == [kept.id]
-    event = {"op": "removed", "room": "general", "ids": [doomed.id]}
+    event = Removed("general", [doomed.id])
     await until(lambda: event in harness.listener.controls)
     assert await harness.store.remove("general", doomed.id) is False
 
