@@ -67,7 +67,13 @@ def erased(room: str, ids: list[str], *, by_moderator: bool = False) -> Frame:
 def notice(room: str, kind: str, text: str, resources: Sequence[dict[str, str]] = ()) -> Frame:
     """Text from the program, not from a person: crisis resources, a moderator's warning,
     a system line in a one-to-one chat."""
-    return {"type": "notice", "room": room, "kind": kind, "text": text, "resources": list(resources)}
+    return {
+        "type": "notice",
+        "room": room,
+        "kind": kind,
+        "text": text,
+        "resources": list(resources),
+    }
 
 
 # ---- one-to-one support (server/services/desk.py) -------------------------------------------
