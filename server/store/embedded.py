@@ -41,7 +41,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 
 from server.config import Settings
 from server.crypto import KeyRing, KeyRingError, generate_key_line
@@ -109,13 +111,16 @@ def find_redis_server() -> str:
 
 @contextlib.contextmanager
 def _embedded(settings: Settings, *, serve: bool, keys: bool) -> Iterator[Settings]:
-    folder = data_folder(settings.data_dir)
+    if settings.data_keys:
+        KeyRing.parse(settings.data_keys)  # a bad ring stops us before anything is made
+    folder = Path(settings.data_dir).expanduser().absolute()
     sock = folder / SOCKET_NAME
     if len(os.fsencode(sock)) > MAX_SOCKET_PATH_BYTES:
         raise EmbeddedError(
             f"PEERLINE_DATA_DIR {folder} is too long a path for Redis's unix socket "
             f"(at most {MAX_SOCKET_PATH_BYTES - len(SOCKET_NAME) - 1} bytes); choose a shorter one"
         )
+    data_folder(folder)
     url = f"unix://{sock}?db=0"
     lock = _open_lock(folder)
     try:
@@ -162,9 +167,8 @@ def _embedded(settings: Settings, *, serve: bool, keys: bool) -> Iterator[Settin
         os.close(lock)
 
 
-def data_folder(path: str) -> Path:
-    """The data folder, made with mode 0700 (and brought back to it) when needed."""
-    folder = Path(path).expanduser().absolute()
+def data_folder(folder: Path) -> None:
+    """Makes the data folder with mode 0700, or brings it back to 0700."""
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         info = folder.stat()
@@ -176,7 +180,6 @@ def data_folder(path: str) -> Path:
         raise EmbeddedError(f"PEERLINE_DATA_DIR {folder} is not a folder") from None
     except OSError as exc:
         raise EmbeddedError(f"PEERLINE_DATA_DIR {folder}: {exc.strerror}") from None
-    return folder
 
 
 def data_keys(settings: Settings, folder: Path, *, create: bool) -> tuple[str, bool]:
@@ -184,7 +187,6 @@ def data_keys(settings: Settings, folder: Path, *, create: bool) -> tuple[str, b
     set; else the folder's `data-keys`, made here once when `create` (the serve). A command
     never makes one: a key it made would not be the key the server seals with."""
     if settings.data_keys:
-        KeyRing.parse(settings.data_keys)  # a bad ring stops us before anything starts
         return settings.data_keys, False
     path = folder / KEYS_NAME
     try:
@@ -302,7 +304,12 @@ def _die_with_parent() -> Callable[[], None] | None:
 
 def _wait_for_ping(sock: Path, process: subprocess.Popen[bytes] | None, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    client = redis.Redis(unix_socket_path=str(sock), socket_timeout=1, socket_connect_timeout=1)
+    client = redis.Redis(
+        unix_socket_path=str(sock),
+        socket_timeout=1,
+        socket_connect_timeout=1,
+        retry=Retry(NoBackoff(), 0),  # one try each time round: this loop is the retry
+    )
     try:
         while True:
             if process is not None and process.poll() is not None:
