@@ -8,6 +8,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shlex
+import shutil
 import stat
 import subprocess
 import sys
@@ -226,3 +228,54 @@ def test_commands_use_a_running_serve_or_start_the_folders_redis(tmp_path: Path)
         assert len(redis_children(server.process.pid)) == 1
     finally:
         server.stop()
+
+
+def test_scripts_serve_says_where_the_data_is_and_how_to_make_the_first_account(
+    tmp_path: Path,
+) -> None:
+    peerline_command = ROOT / ".venv" / "bin" / "peerline"
+    if not peerline_command.exists():
+        pytest.skip("scripts/serve runs the checkout's .venv, which is not here")
+    # The real scripts/serve, beside a _venv.sh that only goes to the checkout (the real one
+    # would install the run lock into .venv).
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    shutil.copy(ROOT / "scripts" / "serve", scripts / "serve")
+    (scripts / "_venv.sh").write_text(f"cd {shlex.quote(str(ROOT))}\n", encoding="utf-8")
+    folder = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PEERLINE_")}
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            ["bash", str(scripts / "serve"), "--port", str(free_port())],
+            env={**env, "PEERLINE_DATA_DIR": str(folder)},
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while "staff add NAME" not in log_path.read_text() and time.monotonic() < deadline:
+            assert server.poll() is None, log_path.read_text()
+            time.sleep(0.1)
+        said = log_path.read_text()
+        assert (
+            f"Data folder (the embedded Redis, its append-only file and data key): {folder}\n"
+            in said
+        )
+        command = next(line for line in said.splitlines() if "staff add NAME" in line).strip()
+        # The command it prints works as printed, from anywhere.
+        made = subprocess.run(
+            ["bash", "-c", command.replace("NAME", "first") + " --json"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert made.returncode == 0, made.stderr
+        assert json.loads(made.stdout)["username"] == "first"
+    finally:
+        server.terminate()
+        server.wait(20)
+    assert not (folder / "redis.sock").exists()  # its Redis stopped with it
