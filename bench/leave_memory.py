@@ -3,10 +3,11 @@
     .venv/bin/python -m bench.leave_memory                 # 100,000 leaves, about a minute
     .venv/bin/python -m bench.leave_memory --leaves 20000
 
-Starts `peerline serve` on the embedded store, on 127.0.0.1 only, with the frame rate limit
-lifted for this one socket, sends the leaves (reading the answers every 100, as a client
-must), and prints the process's resident set before and after. No per-room state may exist
-for a room without local members, so the two should match.
+Starts `peerline serve` on its embedded Redis (in a temporary data folder), on 127.0.0.1
+only, with the frame rate limit lifted for this one socket, sends the leaves (reading the
+answers every 100, as a client must), and prints the process's resident set before and
+after. No per-room state may exist for a room without local members, so the two should
+match.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -74,8 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--leaves", type=int, default=100_000)
     args = parser.parse_args(argv)
     port = free_port()
+    folder = tempfile.mkdtemp(prefix="peerline-bench-")
     env = dict(
         os.environ,
+        PEERLINE_DATA_DIR=folder,
         PEERLINE_COOKIE_SECURE="false",
         PEERLINE_RATE_PER_MINUTE="100000000",
         PEERLINE_RATE_BURST="1000000",
@@ -102,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         before, after = asyncio.run(leave_many(base, cookie, args.leaves, server.pid))
     finally:
         server.terminate()
-        server.wait(10)
+        server.wait(20)
+        shutil.rmtree(folder, ignore_errors=True)
     print(f"RSS {before:.0f} MiB before, {after:.0f} MiB after {args.leaves:,} leaves")
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 
 from server import logs
@@ -57,36 +58,53 @@ def serve_forever(host: str, port: int) -> int:
 
     from server.app import StartupError, create_app
     from server.cli.deadline import ReadDeadlineProtocol
+    from server.store import embedded
 
-    level = os.environ.get("PEERLINE_LOG_LEVEL", "INFO").upper()
-    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        print("peerline: PEERLINE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR", file=sys.stderr)
-        return 2
-    logs.configure(level)
     try:
         settings = Settings.from_environ(os.environ)
-        app = create_app(settings)
-    except (ConfigError, KeyRingError, StartupError) as exc:
+    except ConfigError as exc:
         print(f"peerline: {exc}", file=sys.stderr)
         return 2
-    ReadDeadlineProtocol.deadline_seconds = settings.read_deadline_seconds
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        ws_max_size=WS_MAX_BYTES,
-        ws_per_message_deflate=False,  # W1: compression can leak secrets (CRIME/BREACH)
-        ws_ping_interval=settings.ping_seconds,
-        ws_ping_timeout=settings.ping_seconds,
-        access_log=False,  # P1: the access log would record client addresses
-        server_header=False,
-        proxy_headers=False,
-        http=ReadDeadlineProtocol,  # a request must arrive whole in time (slow-loris)
-        log_config=None,
-        timeout_graceful_shutdown=10,  # R7: drain for at most 10 s
-    )
-    uvicorn.Server(config).run()
+    logs.configure(settings.log_level)
+    # uvicorn hands a SIGTERM back to the handler it found once it has shut down: this one
+    # unwinds the stack, so the embedded Redis is stopped after the server, not killed first.
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    try:
+        # Without PEERLINE_REDIS_URL: this folder's own redis-server, for as long as we run.
+        with embedded.serving(settings) as settings:
+            app = create_app(settings)
+            ReadDeadlineProtocol.deadline_seconds = settings.read_deadline_seconds
+            config = uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                ws_max_size=WS_MAX_BYTES,
+                ws_per_message_deflate=False,  # W1: compression can leak secrets (CRIME/BREACH)
+                ws_ping_interval=settings.ping_seconds,
+                ws_ping_timeout=settings.ping_seconds,
+                access_log=False,  # P1: the access log would record client addresses
+                server_header=False,
+                proxy_headers=False,
+                http=ReadDeadlineProtocol,  # a request must arrive whole in time (slow-loris)
+                log_config=None,
+                timeout_graceful_shutdown=10,  # R7: drain for at most 10 s
+            )
+            uvicorn.Server(config).run()
+    except (ConfigError, KeyRingError, StartupError, embedded.EmbeddedError) as exc:
+        print(f"peerline: {exc}", file=sys.stderr)
+        return 2
+    except (_Stopped, KeyboardInterrupt):
+        pass
     return 0
+
+
+class _Stopped(Exception):
+    """SIGTERM: leave, stopping what was started on the way out."""
+
+
+def _stop_on_signal(signum: int, frame: object) -> None:
+    signal.signal(signum, signal.SIG_DFL)  # a second one ends the process at once
+    raise _Stopped
 
 
 if __name__ == "__main__":

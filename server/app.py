@@ -1,7 +1,8 @@
 """The composition root: settings in, a Starlette app with its store, hub and jobs out.
 
-The only place that chooses the store (embedded or Redis) and the key ring, and the only
-owner of background jobs; everything else gets what it needs passed in.
+The only place that builds the store (Redis: PEERLINE_REDIS_URL, or the embedded one
+`peerline serve` started, server/store/embedded.py) and the key ring, and the only owner of
+background jobs; everything else gets what it needs passed in.
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ from server.services.desk import Desk
 from server.services.escalation import Escalations
 from server.services.passwords import Passwords
 from server.services.retention import cutoff_id, purge
-from server.store import Store, StoreUnavailable
+from server.store import StoreUnavailable
+from server.store.accounts import StaffStore
 from server.store.audit import AuditLog
 from server.store.escalations import EscalationStore
-from server.store.memory import MemoryStore
+from server.store.redis import RedisStore
 from server.store.review import ReviewStore
+from server.store.support import SupportStore
 from server.web.console import StaffWeb
 from server.web.headers import SecurityHeaders
 from server.web.http import (
@@ -81,35 +84,25 @@ class StartupError(RuntimeError):
 def build_keys(settings: Settings) -> KeyRing:
     if settings.data_keys:
         return KeyRing.parse(settings.data_keys)
-    if settings.redis_url:
+    raise StartupError(
+        "PEERLINE_DATA_KEYS is required with PEERLINE_REDIS_URL: stored messages must "
+        "stay readable after a restart (run `peerline keys generate`)"
+    )
+
+
+def build_store(settings: Settings, clock: Callable[[], float]) -> RedisStore:
+    if not settings.redis_url:
         raise StartupError(
-            "PEERLINE_DATA_KEYS is required with PEERLINE_REDIS_URL: stored messages must "
-            "stay readable after a restart (run `peerline keys generate`)"
+            "no Redis: set PEERLINE_REDIS_URL, or run `peerline serve`, which starts its own"
         )
-    log.warning("PEERLINE_DATA_KEYS is unset: using an ephemeral key that dies with this process")
-    return KeyRing.ephemeral()
-
-
-def build_store(settings: Settings, clock: Callable[[], float]) -> Store:
-    if settings.redis_url:
-        from server.store.redis import RedisStore
-
-        return RedisStore(settings.redis_url, settings.redis_prefix, clock)
-    return MemoryStore(clock)
+    return RedisStore(settings.redis_url, settings.redis_prefix, clock)
 
 
 def build_desk(
-    settings: Settings, store: Store, hub: Hub, keys: KeyRing, clock: Callable[[], float]
-) -> Desk | None:
-    """One-to-one support and staff accounts live in Redis (accounts are made by the command
-    line, in another process); the embedded store offers neither."""
-    from server.store.redis import RedisStore
-
-    if not isinstance(store, RedisStore):
-        return None
-    from server.store.accounts import StaffStore
-    from server.store.support import SupportStore
-
+    settings: Settings, store: RedisStore, hub: Hub, keys: KeyRing, clock: Callable[[], float]
+) -> Desk:
+    """One-to-one support and staff accounts, beside the store on the same Redis (accounts
+    are made by the command line, in another process)."""
     staff = StaffStore(store.client, store.prefix)
     support = SupportStore(store.client, store.prefix)
     return Desk(settings, store, hub, keys, staff, support, clock)
@@ -118,26 +111,22 @@ def build_desk(
 @dataclass(frozen=True, slots=True)
 class Safety:
     crisis: Crisis
-    escalations: Escalations | None = None
-    review: ReviewStore | None = None
-    audit: AuditLog | None = None
+    escalations: Escalations
+    review: ReviewStore
+    audit: AuditLog
 
 
 def build_safety(
     settings: Settings,
-    store: Store,
+    store: RedisStore,
     hub: Hub,
     keys: KeyRing,
     metrics: Metrics,
     clock: Callable[[], float],
-    desk: Desk | None,
+    desk: Desk,
 ) -> Safety:
-    """Every participant message is scanned on every store; flags, alerts and review need
-    Redis (and staff to page), so the embedded store only gives the writer the resources."""
-    from server.store.redis import RedisStore
-
-    if not isinstance(store, RedisStore) or desk is None:
-        return Safety(Crisis(settings, store, keys, metrics, clock))
+    """Every participant message is scanned; flags, alerts, review and the audit log live
+    beside the store on the same Redis."""
     audit = AuditLog(store.client, store.prefix, clock)
     review = ReviewStore(store.client, store.prefix)
     escalations = Escalations(
@@ -155,9 +144,7 @@ def build_safety(
     return Safety(crisis, escalations, review, audit)
 
 
-def review_routes(review: ReviewWeb | None) -> list[Route]:
-    if review is None:
-        return []
+def review_routes(review: ReviewWeb) -> list[Route]:
     return [
         Route("/review", review.page),
         Route("/api/review/items", review.items),
@@ -171,18 +158,12 @@ def review_routes(review: ReviewWeb | None) -> list[Route]:
 def create_app(
     settings: Settings,
     *,
-    store: Store | None = None,
+    store: RedisStore | None = None,
     keys: KeyRing | None = None,
     clock: Callable[[], float] = time.time,
 ) -> ASGIApp:
     store = store or build_store(settings, clock)
-    if isinstance(store, MemoryStore):
-        log.warning(
-            "running on the embedded in-process store: nothing is kept across restarts "
-            "and only one process can serve; set PEERLINE_REDIS_URL for Redis"
-        )
-    else:
-        log.info("running on the %s", store.describe())
+    log.info("running on the %s", store.describe())
     keys = keys or build_keys(settings)
     metrics = Metrics()
     hub = Hub(store, keys, metrics)
@@ -196,44 +177,40 @@ def create_app(
     staff_web = StaffWeb(
         settings,
         store,
-        desk.staff if desk else None,
+        desk.staff,
         desk,
         passwords,
         keys,
         clock,
         web.origin_allowed,
         web.address_digest,
+        safety.escalations.esc.on_call,
     )
     sockets = SocketEndpoint(ctx, web, staff_web, safety.review)
-    review_web = None
-    if safety.escalations is not None and safety.review is not None and safety.audit:
-        staff_web.on_call = safety.escalations.esc.on_call
-        review_web = ReviewWeb(
-            staff_web,
-            store,
-            safety.review,
-            keys,
-            hub,
-            safety.crisis,
-            safety.escalations,
-            safety.audit,
-            clock,
-            settings.retention_seconds,
-        )
+    review_web = ReviewWeb(
+        staff_web,
+        store,
+        safety.review,
+        keys,
+        hub,
+        safety.crisis,
+        safety.escalations,
+        safety.audit,
+        clock,
+        settings.retention_seconds,
+    )
     group_rooms = [room.id for room in settings.program.rooms]
 
     async def purge_loop() -> None:
         while True:
             rooms = list(group_rooms)
-            if desk is not None:
-                with contextlib.suppress(StoreUnavailable):
-                    rooms += await desk.support.direct_rooms()
+            with contextlib.suppress(StoreUnavailable):
+                rooms += await desk.support.direct_rooms()
             await purge(store, rooms, settings.retention_seconds, clock, metrics)
-            if safety.review is not None and safety.escalations is not None:
-                minimum = cutoff_id(clock(), settings.retention_seconds)
-                with contextlib.suppress(StoreUnavailable):
-                    await safety.review.trim_flags(minimum)
-                    await safety.escalations.esc.forget_excerpts(minimum)
+            minimum = cutoff_id(clock(), settings.retention_seconds)
+            with contextlib.suppress(StoreUnavailable):
+                await safety.review.trim_flags(minimum)
+                await safety.escalations.esc.forget_excerpts(minimum)
             await asyncio.sleep(settings.purge_seconds)
 
     async def stall_loop() -> None:
@@ -248,13 +225,12 @@ def create_app(
             await asyncio.sleep(PRESENCE_REFRESH_SECONDS)
             with contextlib.suppress(StoreUnavailable):
                 await store.refresh_presence(hub.memberships())
-                if desk is not None:
-                    staff_here = [
-                        pid
-                        for pid, conns in hub.people.items()
-                        if any(not c.person.is_participant for c in conns)
-                    ]
-                    await desk.staff.mark_online(staff_here, clock())
+                staff_here = [
+                    pid
+                    for pid, conns in hub.people.items()
+                    if any(not c.person.is_participant for c in conns)
+                ]
+                await desk.staff.mark_online(staff_here, clock())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -265,10 +241,9 @@ def create_app(
             asyncio.create_task(sockets.recheck_loop()),
             asyncio.create_task(stall_loop()),
         ]
-        if safety.escalations is not None:
-            with contextlib.suppress(StoreUnavailable):
-                await safety.crisis.reload_lexicon()
-            jobs.append(asyncio.create_task(safety.escalations.run()))
+        with contextlib.suppress(StoreUnavailable):
+            await safety.crisis.reload_lexicon()
+        jobs.append(asyncio.create_task(safety.escalations.run()))
         settle_heap()
         try:
             yield

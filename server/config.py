@@ -1,6 +1,7 @@
 """Settings from the environment and the program file, read and validated once.
 
-Only `app.py` and `cli.py` call these loaders; no other module reads `os.environ`.
+Only `server/__main__.py` calls these loaders, for `serve` and for the staff and audit
+commands; no other module reads `os.environ`.
 A bad value fails at start with a message that names the variable, never later.
 """
 
@@ -112,6 +113,9 @@ class Settings:
     logins_per_address_per_minute: int = 30
     # Failed logins of one username from one address before its back-off (A2, issue 11).
     login_failures_per_address: int = 5
+    # Without PEERLINE_REDIS_URL: the embedded Redis's folder (server/store/embedded.py).
+    data_dir: str = "peerline-data"
+    log_level: str = "INFO"
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> Settings:
@@ -152,7 +156,16 @@ class Settings:
             logins_per_address_per_minute=_whole(env, "PEERLINE_LOGINS_PER_ADDRESS_PER_MINUTE", 30),
             # A2: five free tries per name and address, then 1 s, 2 s, 4 s ... up to 15 min.
             login_failures_per_address=_whole(env, "PEERLINE_LOGIN_FAILURES_PER_ADDRESS", 5),
+            data_dir=env.get("PEERLINE_DATA_DIR") or "peerline-data",
+            log_level=_log_level(env),
         )
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    level = env.get("PEERLINE_LOG_LEVEL", "INFO").upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError("PEERLINE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+    return level
 
 
 def _networks(env: Mapping[str, str], name: str) -> tuple[IPNetwork, ...]:

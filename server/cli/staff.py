@@ -1,9 +1,11 @@
 """`peerline staff ...`: staff accounts from the command line (the program admin's tool).
 
-Accounts live in Redis, so these commands need PEERLINE_REDIS_URL (and the same
-PEERLINE_REDIS_PREFIX and PEERLINE_DATA_KEYS as the servers: the TOTP secret is sealed with
-the data key). A first password and a TOTP secret are printed once and stored only as an
-argon2id hash and a sealed secret.
+Accounts live in Redis: run these with the servers' environment (PEERLINE_REDIS_URL,
+PEERLINE_REDIS_PREFIX and PEERLINE_DATA_KEYS: the TOTP secret is sealed with the data key),
+or, without PEERLINE_REDIS_URL, with the same PEERLINE_DATA_DIR as `peerline serve`: the
+command then uses the running serve's embedded Redis, or starts it for its own duration
+(server/store/embedded.py). A first password and a TOTP secret are printed once and stored
+only as an argon2id hash and a sealed secret.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from typing import TextIO
 
 from redis.asyncio import Redis
 
+from server.config import ConfigError, Settings
 from server.core.events import Close, to_json
 from server.core.identity import new_id
 from server.core.people import default_display_name, new_password, parse_roles, password_problem
 from server.core.totp import new_secret, otpauth_uri
 from server.crypto import KeyRing, KeyRingError
 from server.services.passwords import Passwords
-from server.store import StoreUnavailable
+from server.store import StoreUnavailable, embedded
 from server.store.accounts import Account, StaffStore, UsernameTaken
 from server.store.keys import KeySpace
 
@@ -38,7 +41,7 @@ class CommandError(Exception):
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    staff = sub.add_parser("staff", help="staff accounts (needs PEERLINE_REDIS_URL)")
+    staff = sub.add_parser("staff", help="staff accounts (the servers' Redis or data folder)")
     cmds = staff.add_subparsers(dest="staff_command", required=True)
     add = cmds.add_parser("add", help="create an account; prints its password and TOTP secret")
     add.add_argument("username")
@@ -63,23 +66,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str], stdin: TextIO, out: TextIO) -> int:
-    url = env.get("PEERLINE_REDIS_URL")
-    if not url:
-        print(
-            "peerline: staff accounts live in Redis; set PEERLINE_REDIS_URL (and the "
-            "servers' PEERLINE_REDIS_PREFIX and PEERLINE_DATA_KEYS)",
-            file=sys.stderr,
-        )
-        return 2
     try:
-        keys = KeyRing.parse(env.get("PEERLINE_DATA_KEYS", ""))
-        prefix = env.get("PEERLINE_REDIS_PREFIX", "pl:")
-        return asyncio.run(_run(args, url, prefix, keys, stdin, out))
-    except (CommandError, KeyRingError) as exc:
+        settings = Settings.from_environ(env)
+        where = "PEERLINE_REDIS_URL" if settings.redis_url else "the embedded Redis"
+        with embedded.attached(settings) as settings:
+            assert settings.redis_url is not None  # attached() always gives one
+            keys = KeyRing.parse(settings.data_keys or "")
+            return asyncio.run(
+                _run(args, settings.redis_url, settings.redis_prefix, keys, stdin, out)
+            )
+    except (CommandError, ConfigError, KeyRingError, embedded.EmbeddedError) as exc:
         print(f"peerline: {exc}", file=sys.stderr)
         return 2
     except StoreUnavailable:
-        print("peerline: Redis does not answer at PEERLINE_REDIS_URL", file=sys.stderr)
+        print(f"peerline: Redis does not answer at {where}", file=sys.stderr)
         return 2
 
 

@@ -1,9 +1,9 @@
 """Staff login limits as pure functions: how long an attempt must wait, given the counts.
 
-No I/O and no clock reads; `now` is passed in (epoch seconds). The stores keep the counts
-(server/store/memory.py calls these functions; server/store/redis.py mirrors them in one Lua
-script, and the contract tests hold both to the same answers). Three counters, checked in
-this order before any password hashing (issue 11):
+No I/O and no clock reads; `now` is passed in (epoch seconds). The store keeps the counts:
+server/store/redis.py mirrors these functions in one Lua script, and the contract tests hold
+the script to the same answers as `decide` here. Three counters, checked in this order
+before any password hashing (issue 11):
 
 1. the client address (a keyed hash of it): every attempt, any username, right or wrong,
    paced by GCRA at `per_address_per_minute`; a flood of bogus logins from one address is

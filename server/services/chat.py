@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -77,10 +76,10 @@ class Context:
     hub: Hub
     keys: KeyRing
     metrics: Metrics
-    clock: Callable[[], float] = time.time
-    desk: Desk | None = None  # one-to-one support and staff; None on the embedded store
-    crisis: Crisis | None = None
-    escalations: Escalations | None = None  # crisis alerts; None on the embedded store
+    clock: Callable[[], float]
+    desk: Desk  # one-to-one support and staff
+    crisis: Crisis
+    escalations: Escalations  # crisis alerts
 
 
 class Conversation:
@@ -185,24 +184,10 @@ class Conversation:
                 await self.report(frame)
             case Active():
                 pass  # activity is recorded above; nothing to answer
-            case AckAlert() | OnCall() if self.ctx.escalations is None:
-                self.refuse(
-                    ErrorCode.NOT_AVAILABLE,
-                    "crisis alerts need the Redis store (PEERLINE_REDIS_URL)",
-                    frame.ref,
-                )
             case AckAlert():
-                assert self.ctx.escalations is not None
                 await self.ctx.escalations.acknowledge(self.conn, frame)
             case OnCall():
-                assert self.ctx.escalations is not None
                 await self.ctx.escalations.on_call(self.conn, frame)
-            case _ if desk is None:
-                self.refuse(
-                    ErrorCode.NOT_AVAILABLE,
-                    "one-to-one support needs the Redis store (PEERLINE_REDIS_URL)",
-                    frame.ref,
-                )
             case RequestSupport():
                 await desk.request_support(self.conn, frame)
             case CancelSupport():
@@ -227,14 +212,11 @@ class Conversation:
         room = frame.room
         closed = direct = False
         if room.startswith(DIRECT_ROOM_PREFIX):
-            if self.ctx.desk is None:
-                self.refuse(ErrorCode.FORBIDDEN, "you cannot join this room", frame.ref)
-                return
             found = await self.ctx.desk.direct_room_for(person, room)
             closed, direct = found.ended_ms is not None, True
         elif not await self._may_join_group(frame):
             return
-        if not person.is_participant and self.ctx.escalations is not None:
+        if not person.is_participant:
             # L1: every staff content access is audited before the content is shown.
             await self.ctx.escalations.audit.record(person.pid, "room.open", room)
         self.conn.begin_join(room)
@@ -271,7 +253,7 @@ class Conversation:
         view = self.conn.rooms.get(room)
         if view is not None:
             view.closed = closed
-        if direct and not person.is_participant and self.ctx.desk is not None:
+        if direct and not person.is_participant:
             self.conn.send(await self.ctx.desk.notes_frame(room))
         # The join has happened; a presence count that cannot be had now is not an error
         # for it (the next change, or the 30 s refresh, brings the count).

@@ -45,9 +45,9 @@ class Crisis:
         keys: KeyRing,
         metrics: Metrics,
         clock: Callable[[], float],
-        review: ReviewStore | None = None,
-        escalations: Escalations | None = None,
-        desk: Desk | None = None,
+        review: ReviewStore,
+        escalations: Escalations,
+        desk: Desk,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -82,15 +82,12 @@ class Crisis:
         self, pid: str, room: str, message: str, text: str, assessment: Assessment
     ) -> None:
         """A flagged message is stored: flag it, raise or hold its alert, lift the ticket."""
-        if self.review is None:
-            self.metrics.flagged += 1
-            return  # the embedded store: nobody to flag for or page (no staff there)
         if await self.review.flag_done(room, message):
             return  # a resent duplicate of a message already flagged
         self.metrics.flagged += 1
         kind = "flag"
         category = assessment.category or ""
-        if assessment.label == "urgent" and self.escalations is not None:
+        if assessment.label == "urgent":
             raised = await self.store.count_recent(f"esc:{pid}", ALERT_WINDOW_SECONDS)
             if raised > ALERTS_PER_HOUR:
                 kind = "held"
@@ -102,8 +99,7 @@ class Crisis:
         evidence = json.dumps(list(assessment.evidence), ensure_ascii=False).encode()
         sealed = self.keys.seal(evidence, "flag", room, message)
         await self.review.add_flag(kind, room, message, assessment.label, category, sealed)
-        if self.desk is not None:
-            await self.desk.raise_priority(pid, assessment.label)
+        await self.desk.raise_priority(pid, assessment.label)
         # Last: a failure above leaves this unset, so the client's resend does it all again.
         await self.review.mark_flag_done(room, message, self.settings.retention_seconds)
 
@@ -111,17 +107,14 @@ class Crisis:
         """An erasure: the flags and alert excerpts that quote those messages go too (the
         escalation records stay, without content)."""
         erased = {(room, message) for room, ids in ids_by_room.items() for message in ids}
-        if not erased or self.review is None:
+        if not erased:
             return
         await self.review.forget_flags(erased)
-        if self.escalations is not None:
-            await self.escalations.esc.forget_excerpts_of(erased)
+        await self.escalations.esc.forget_excerpts_of(erased)
 
     # ---- the lexicon moderators change ----------------------------------------------------
 
     async def reload_lexicon(self) -> None:
-        if self.review is None:
-            return
         self.lexicon = apply_changes(self.base_lexicon, await self.review.lexicon_changes())
 
 

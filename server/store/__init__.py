@@ -1,10 +1,11 @@
-"""The storage and fan-out contract shared by the embedded and the Redis store.
+"""The storage and fan-out contract, kept by the Redis store (server/store/redis.py).
 
 A store only ever sees ciphertext for content. It owns: participant sessions, room history
 (append with per-author nonce dedup, ranged reads for resume, trimming by age), room fan-out
 across server processes (subscribe per room, deliver to one listener per process), presence
-counts, erasure, reports, small abuse counters and the staff login limits. Both
-implementations pass the same contract suite (tests/store/test_contract.py).
+counts, erasure, reports, small abuse counters and the staff login limits. The contract
+suite (tests/store/test_contract.py) holds RedisStore to it; without PEERLINE_REDIS_URL the
+Redis is a private one of `peerline serve` (server/store/embedded.py).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Staff accounts, staff sessions and the staff roster, in Redis (the login limits are in
-the Store, server/store/redis.py, so they have an embedded twin).
+the Store, server/store/redis.py, beside the other per-address counters).
 
 Staff features need Redis: accounts are made by the command line in another process, and
 sessions, throttles and TOTP replay must hold across every server process. Secrets kept

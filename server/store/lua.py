@@ -119,7 +119,7 @@ return after
 # ARGV: now ms, interval ms, tolerance ms, pair free, name free, first ms, cap ms, hard,
 # window ms. Returns {0, 0} go ahead (counted as a failure of the pair and the name), {1, ms}
 # the address is over its pace, {2, ms} failures make it wait. Mirrors
-# server/core/login_limits.decide, which the memory store runs and the contract tests compare.
+# server/core/login_limits.decide; the contract tests compare the two.
 LOGIN_LUA = (
     """
 local now = tonumber(ARGV[1])

@@ -66,15 +66,15 @@ class StaffLogin:
 class StaffWeb:
     settings: Settings
     store: Store
-    staff: StaffStore | None
-    desk: Desk | None
+    staff: StaffStore
+    desk: Desk
     passwords: Passwords
     keys: KeyRing
     clock: Callable[[], float]
     origin_allowed: Callable[[HTTPConnection], bool]
     # The keyed hash of the client address (Web.address_digest: PEERLINE_TRUSTED_PROXIES).
     address_digest: Callable[[HTTPConnection], Awaitable[str]]
-    on_call: Callable[[], Awaitable[set[str]]] | None = None  # facilitators on call
+    on_call: Callable[[], Awaitable[set[str]]]  # the facilitators on call
     # Logins being checked in this process, by the username typed (memory only, never
     # logged): LOGINS_IN_FLIGHT_PER_NAME at most each.
     _in_flight: dict[str, int] = field(default_factory=dict, init=False, repr=False)
@@ -113,8 +113,6 @@ class StaffWeb:
             and len(code) <= MAX_CODE_CHARS
         ):
             return error(400, "bad_request", "send {username, password, totp} as strings")
-        if self.staff is None:
-            return error(503, "not_available", "staff accounts need the Redis store")
         if self.passwords.full:
             return _busy()
         if self._in_flight.get(username, 0) >= LOGINS_IN_FLIGHT_PER_NAME:
@@ -203,7 +201,6 @@ class StaffWeb:
         return response
 
     async def _end(self, digest: str) -> None:
-        assert self.staff is not None
         session = await self.staff.get_session(digest)
         if session is None:
             return
@@ -216,7 +213,7 @@ class StaffWeb:
     async def current(self, conn: HTTPConnection, *, touch: bool = True) -> StaffLogin | None:
         """The live staff session of this request, if any; refreshes its idle timer."""
         token = conn.cookies.get(self.cookie_name)
-        if self.staff is None or not token or len(token) > 128:
+        if not token or len(token) > 128:
             return None
         digest = token_digest(token)
         session = await self.staff.get_session(digest)
@@ -235,8 +232,6 @@ class StaffWeb:
 
     async def still_alive(self, digest: str) -> bool:
         """For the socket's periodic re-check: no refresh of the idle timer."""
-        if self.staff is None:
-            return False
         session = await self.staff.get_session(digest)
         if session is None or not session_alive(session, self.clock()):
             if session is not None:
@@ -246,8 +241,7 @@ class StaffWeb:
         return account is not None and not account.disabled
 
     async def touch(self, digest: str) -> None:
-        if self.staff is not None:
-            await self.staff.touch_session(digest, self.clock())
+        await self.staff.touch_session(digest, self.clock())
 
     async def person(self, conn: HTTPConnection) -> Person | None:
         found = await self.current(conn)
@@ -271,10 +265,9 @@ class StaffWeb:
         if found is None:
             return error(401, "no_session", "no staff session")
         body = self._me(found.account, found.session, include_program=True)
-        assert self.staff is not None
         available = await self.staff.available([found.account.uid])
         body["available"] = available.get(found.account.uid, True)
-        body["on_call"] = self.on_call is not None and found.account.uid in await self.on_call()
+        body["on_call"] = found.account.uid in await self.on_call()
         return JSONResponse(body)
 
     def _me(
@@ -302,7 +295,6 @@ class StaffWeb:
             return error(401, "no_session", "no staff session")
         if Role.SUPPORTER not in found.account.roles:
             return error(403, "forbidden", "the roster is for supporters")
-        assert self.staff is not None
         online = [u for u in await self.staff.online(self.clock()) if u != found.account.uid]
         available = await self.staff.available(online)
         staff = []

@@ -74,7 +74,7 @@ class Web:
                     for r in program.rooms
                 ],
                 "quick_exit_url": program.quick_exit_url,
-                "support": self.ctx.desk is not None,
+                "support": True,  # one-to-one support: every server offers it
             }
         )
 
@@ -133,9 +133,8 @@ class Web:
         session, digest = found
         await self._cancel_support(session.pid, erase=True)
         erasure = await self.ctx.store.erase(digest, session.pid)
-        if self.ctx.crisis is not None:
-            # Flags and alert excerpts quote the erased words: they go with them.
-            await self.ctx.crisis.forget(erasure.ids_by_room)
+        # Flags and alert excerpts quote the erased words: they go with them.
+        await self.ctx.crisis.forget(erasure.ids_by_room)
         self.ctx.metrics.erasures += 1
         return self.forget_device()
 
@@ -152,8 +151,7 @@ class Web:
 
     async def _cancel_support(self, pid: str, *, erase: bool = False) -> None:
         # Nobody should be sent to a person who has left (Quick Exit or erase).
-        if self.ctx.desk is not None:
-            await self.ctx.desk.participant_left(pid, erase=erase)
+        await self.ctx.desk.participant_left(pid, erase=erase)
 
     def forget_device(self) -> Response:
         """204 that makes the browser drop the cookie and this site's storage."""

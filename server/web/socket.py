@@ -98,7 +98,7 @@ class SocketEndpoint:
     ctx: Context
     web: Web
     staff: StaffWeb
-    review: ReviewStore | None = None
+    review: ReviewStore
 
     async def websocket(self, ws: WebSocket, send: Send) -> None:
         if not self.web.origin_allowed(ws):
@@ -131,7 +131,7 @@ class SocketEndpoint:
             ):
                 await deny(ws, "reconnecting too often; wait a minute")
                 return
-            direct_rooms = await self.ctx.desk.rooms_of(person) if person and self.ctx.desk else []
+            direct_rooms = await self.ctx.desk.rooms_of(person) if person else []
         except StoreUnavailable:
             person = None
         if person is None:
@@ -179,8 +179,6 @@ class SocketEndpoint:
     async def _sanctioned(self, conn: Connection) -> bool:
         """A banned participant's socket is closed with 4501; a muted one learns until when."""
         review = self.review
-        if review is None:
-            return False
         try:
             if await review.banned(conn.person.pid):
                 conn.close(CloseCode.BANNED, "closed by the program's moderators", flush=True)
@@ -192,25 +190,21 @@ class SocketEndpoint:
 
     async def _staff_connected(self, conn: Connection, chat: Conversation) -> None:
         staff, desk = self.staff, self.ctx.desk
-        assert staff is not None and desk is not None
         digest = conn.person.digest
         chat.touch = lambda: staff.touch(digest)
         with contextlib.suppress(StoreUnavailable):
             await desk.staff.mark_online([conn.person.pid], self.ctx.clock())
             if "supporter" in conn.person.roles:
                 conn.send(await desk.queue_frame())
-            escalations = self.ctx.escalations
-            if escalations is not None:
-                # An alert still open that pages this person now, a closed console included.
-                for frame in await escalations.open_alerts_for(conn.person):
-                    conn.send(frame)
+            # An alert still open that pages this person now, a closed console included.
+            for frame in await self.ctx.escalations.open_alerts_for(conn.person):
+                conn.send(frame)
 
     async def _staff_disconnected(self, conn: Connection) -> None:
-        desk = self.ctx.desk
-        if desk is None or self.ctx.hub.sockets_of(conn.person.pid):
+        if self.ctx.hub.sockets_of(conn.person.pid):
             return
         with contextlib.suppress(StoreUnavailable):
-            await desk.staff.mark_offline(conn.person.pid)
+            await self.ctx.desk.staff.mark_offline(conn.person.pid)
 
     async def _recheck_staff(self, conn: Connection) -> None:
         while not conn.closed:

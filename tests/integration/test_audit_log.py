@@ -9,6 +9,7 @@ import asyncio
 import io
 import json
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -285,8 +286,10 @@ async def test_fields_that_could_carry_content_are_refused_and_nothing_is_writte
     assert empty.ok and empty.count == 0 and empty.head == GENESIS
 
 
-async def test_the_cli_exits_2_without_redis(prefix: str) -> None:
-    code, out = await asyncio.to_thread(cli, ["verify"], {})
+async def test_the_cli_exits_2_when_the_log_cannot_be_read(prefix: str, tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("a file where the data folder should be")
+    no_folder = {"PEERLINE_DATA_DIR": str(tmp_path / "data")}  # the embedded Redis cannot start
+    code, out = await asyncio.to_thread(cli, ["verify"], no_folder)
     assert code == 2 and out == ""
     unreachable = {"PEERLINE_REDIS_URL": "redis://127.0.0.1:1/0", "PEERLINE_REDIS_PREFIX": prefix}
     assert (await asyncio.to_thread(cli, ["verify"], unreachable))[0] == 2

@@ -1,4 +1,4 @@
-"""One contract, two stores: every test runs on the embedded store and on real Redis."""
+"""The store contract (server/store/__init__.py), held against RedisStore on real Redis."""
 
 from __future__ import annotations
 
@@ -24,11 +24,9 @@ from server.store import (
     Erasure,
     RateLimited,
     Session,
-    Store,
     StoredMessage,
     parse_id,
 )
-from server.store.memory import MemoryStore
 from server.store.redis import RedisStore
 
 RETENTION = 3600.0
@@ -72,19 +70,15 @@ async def until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
 
 @dataclass
 class Harness:
-    store: Store
+    store: RedisStore
     listener: Recorder
     clock: Clock
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def harness(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[Harness]:
+@pytest.fixture
+async def harness(redis_url: str, prefix: str) -> AsyncIterator[Harness]:
     clock = Clock()
-    store: Store
-    if request.param == "memory":
-        store = MemoryStore(clock)
-    else:
-        store = RedisStore(request.getfixturevalue("redis_url"), prefix, clock)
+    store = RedisStore(redis_url, prefix, clock)
     listener = Recorder()
     await store.start(listener)
     yield Harness(store, listener, clock)
@@ -246,7 +240,7 @@ async def test_presence_counts_people_not_sockets_and_signals_changes(harness: H
 
 
 async def test_presence_outlives_the_expiry_of_a_rooms_messages(harness: Harness) -> None:
-    # Regression (embedded store): a room whose content expired was rebuilt from scratch,
+    # Regression (once, in an in-memory store): a room whose content expired was rebuilt from scratch,
     # dropping the people in it from the count.
     assert await harness.store.presence("general", "alice|c1", True) == 1
     await harness.store.append("general", "alice", "n-old", sealer("old"), 10)
@@ -364,8 +358,7 @@ async def test_login_failures_hold_the_pair_not_the_name_elsewhere(harness: Harn
     assert refusal is Refusal.FAILURES and wait == pytest.approx(2.0)
     # The counts are forgotten an hour after the last failure.
     harness.clock.now += FAILURE_WINDOW_SECONDS + 1
-    if isinstance(store, RedisStore):
-        await _expire_now(store, "sam")
+    await _expire_now(store, "sam")
     assert await store.reserve_login("sam", "addr-a", LOGIN_LIMITS) == (None, 0.0)
 
 

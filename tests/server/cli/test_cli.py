@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.support import ROOT, running_server
 
@@ -38,19 +39,31 @@ def test_redis_without_keys_refuses_to_start_with_a_reason() -> None:
     assert "PEERLINE_DATA_KEYS is required" in result.stderr
 
 
-def test_bad_settings_refuse_to_start_naming_the_variable() -> None:
+def test_bad_settings_refuse_to_start_naming_the_variable(tmp_path: Path) -> None:
     result = peerline("serve", "--port", "1", env={"PEERLINE_RATE_BURST": "lots"})
     assert result.returncode == 2 and "PEERLINE_RATE_BURST" in result.stderr
-    bad_keys = peerline("serve", "--port", "1", env={"PEERLINE_DATA_KEYS": "k:secretish"})
+    folder = tmp_path / "data"
+    bad_keys = peerline(
+        "serve",
+        "--port",
+        "1",
+        env={"PEERLINE_DATA_KEYS": "k:secretish", "PEERLINE_DATA_DIR": str(folder)},
+    )
     assert bad_keys.returncode == 2 and "secretish" not in bad_keys.stderr
+    assert "PEERLINE_DATA_KEYS" in bad_keys.stderr
+    assert not folder.exists()  # refused before the embedded Redis's folder was made
 
 
 def test_embedded_mode_says_so_in_its_first_log_line() -> None:
     with running_server() as server:
-        pass
-    first = json.loads(server.log_text().splitlines()[0])
-    assert "embedded" in first["msg"] and "nothing is kept across restarts" in first["msg"]
+        folder = server.env["PEERLINE_DATA_DIR"]
+    lines = [json.loads(line) for line in server.log_text().splitlines()]
+    first = lines[0]
+    assert first["msg"].startswith("embedded Redis: ") and folder in first["msg"]
     assert first["ts"].endswith("+00:00")  # UTC
+    # The key made beside the data comes with a warning that it protects nothing there.
+    warning = next(line for line in lines if line["level"] == "warning")
+    assert "PEERLINE_DATA_KEYS is unset" in warning["msg"] and "production" in warning["msg"]
 
 
 def test_a_bad_log_level_is_refused_cleanly() -> None:
@@ -83,6 +96,15 @@ def test_scan_reads_json_lines_and_answers_in_order() -> None:
     assert out[3]["error"] == "bad_line"
 
 
-def test_staff_commands_need_redis() -> None:
-    result = peerline("staff", "list")
-    assert result.returncode == 2 and "PEERLINE_REDIS_URL" in result.stderr
+def test_staff_commands_on_a_folder_with_no_key_refuse_with_a_reason(tmp_path: Path) -> None:
+    # A command never makes the data key (the server would not seal with it): it says how
+    # to get one and exits 2, without starting anything.
+    result = peerline("staff", "list", env={"PEERLINE_DATA_DIR": str(tmp_path / "data")})
+    assert result.returncode == 2 and "no data key" in result.stderr
+    assert "PEERLINE_DATA_KEYS" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_staff_command_with_a_bad_setting_names_it(tmp_path: Path) -> None:
+    env = {"PEERLINE_DATA_DIR": str(tmp_path / "data"), "PEERLINE_RETENTION_DAYS": "soon"}
+    result = peerline("staff", "list", env=env)
+    assert result.returncode == 2 and "PEERLINE_RETENTION_DAYS" in result.stderr

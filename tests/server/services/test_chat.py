@@ -1,4 +1,5 @@
-"""The socket handler in-process, with a store that fails on purpose (faults by wrapping)."""
+"""The socket handler in-process on the test Redis, with a store that fails on purpose
+(faults by wrapping)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,15 @@ from server.config import Settings
 from server.core.metrics import Metrics
 from server.crypto import KeyRing
 from server.store import History, StoreUnavailable
-from server.store.memory import MemoryStore
+from server.store.redis import RedisStore
 from server.ws.hub import Hub
 
 BASE = "http://testserver"
 
 
-class FailingStore(MemoryStore):
-    def __init__(self) -> None:
-        super().__init__()
+class FailingStore(RedisStore):
+    def __init__(self, url: str, prefix: str) -> None:
+        super().__init__(url, prefix)
         self.fail_history: type[BaseException] | None = None
         self.fail_append = False
         # Sessions vanish, as when one expires or is erased behind a socket's back.
@@ -46,9 +47,10 @@ class FailingStore(MemoryStore):
 
 
 @pytest.fixture
-def setup() -> Iterator[tuple[TestClient, FailingStore]]:
-    store = FailingStore()
-    with TestClient(create_app(Settings.from_environ({}), store=store), base_url=BASE) as client:
+def setup(app_env: dict[str, str]) -> Iterator[tuple[TestClient, FailingStore]]:
+    store = FailingStore(app_env["PEERLINE_REDIS_URL"], app_env["PEERLINE_REDIS_PREFIX"])
+    app = create_app(Settings.from_environ(app_env), store=store)
+    with TestClient(app, base_url=BASE) as client:
         yield client, store
 
 
@@ -148,8 +150,8 @@ def test_the_frame_pace_is_the_persons_not_the_sockets(
     assert codes[100:].count("error") >= 55  # a few refill while the test runs
 
 
-def test_a_persons_frame_pace_is_forgotten_only_once_refilled() -> None:
-    hub = Hub(MemoryStore(), KeyRing.ephemeral(), Metrics())
+def test_a_persons_frame_pace_is_forgotten_only_once_refilled(redis_url: str, prefix: str) -> None:
+    hub = Hub(RedisStore(redis_url, prefix), KeyRing.ephemeral(), Metrics())  # never started
     bucket = hub.frame_bucket("p1", per_minute=60, burst=2, now=0.0)
     assert bucket.allow(0.0) and bucket.allow(0.0) and not bucket.allow(0.0)
     hub.forget_idle_paces(1.0)  # one token back of two: still limiting
@@ -181,47 +183,18 @@ def test_invite_codes_are_rate_limited_per_session_and_per_address(
         assert ws.receive_json()["code"] == "rate_limited"
 
 
-def test_the_embedded_store_offers_no_one_to_one_support(
-    setup: tuple[TestClient, FailingStore],
-) -> None:
+def test_a_participant_can_ask_for_a_supporter(setup: tuple[TestClient, FailingStore]) -> None:
+    # One store: every server offers one-to-one support (there is no store without it).
     client, _ = setup
-    assert client.get("/api/info").json()["support"] is False
+    assert client.get("/api/info").json()["support"] is True
     with connect(client) as ws:
         assert ws.receive_json()["rooms"] == []
-        for frame in (
-            {"type": "request_support", "topic": None, "ref": "r"},
-            {"type": "cancel_support", "ref": "r"},
-            {"type": "feedback", "room": "dm-" + "0" * 32, "rating": 4, "ref": "r"},
-        ):
-            ws.send_json(frame)
-            reply = ws.receive_json()
-            assert (reply["type"], reply["code"], reply["ref"]) == ("error", "not_available", "r")
-            assert "Redis" in reply["detail"]
-        ws.send_json({"type": "join", "room": "dm-" + "0" * 32, "ref": "j"})
-        assert ws.receive_json()["code"] == "forbidden"
+        ws.send_json({"type": "request_support", "topic": None, "ref": "r"})
+        queued = ws.receive_json()
+        assert queued["type"] == "queued" and queued["ticket"]
 
 
-def test_staff_login_on_the_embedded_store_says_it_needs_redis(
-    setup: tuple[TestClient, FailingStore],
-) -> None:
-    client, _ = setup
-    response = client.post(
-        "/api/staff/login",
-        json={"username": "a", "password": "b", "totp": "123456"},
-        headers={"origin": BASE},
-    )
-    assert response.status_code == 503 and response.json()["error"] == "not_available"
-    assert client.get("/api/staff/me").status_code == 401
-    assert client.get("/console").headers["content-type"].startswith("text/html")
-    headers = {"origin": BASE}
-    with (
-        pytest.raises(WebSocketDisconnect),
-        client.websocket_connect("/ws?as=staff", headers=headers),
-    ):
-        pass
-
-
-def test_the_embedded_store_still_gives_crisis_resources_before_the_ack(
+def test_crisis_resources_come_before_the_ack(
     setup: tuple[TestClient, FailingStore],
 ) -> None:
     client, _ = setup
@@ -241,14 +214,14 @@ def test_the_embedded_store_still_gives_crisis_resources_before_the_ack(
 
 
 def test_the_session_sweep_closes_sockets_whose_session_ended(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, app_env: dict[str, str]
 ) -> None:
     """W7: one sweep per process re-validates every participant socket's session."""
     import server.web.socket
 
     monkeypatch.setattr(server.web.socket, "SESSION_RECHECK_SECONDS", 0.05)
-    store = FailingStore()
-    app = create_app(Settings.from_environ({}), store=store)
+    store = FailingStore(app_env["PEERLINE_REDIS_URL"], app_env["PEERLINE_REDIS_PREFIX"])
+    app = create_app(Settings.from_environ(app_env), store=store)
     with TestClient(app, base_url=BASE) as client, connect(client) as ws:
         assert ws.receive_json()["type"] == "hello"
         for ref in ("a", "b", "c"):  # several sweeps pass: a live session keeps its socket

@@ -1,4 +1,4 @@
-"""The HTTP API in-process (embedded store): shapes, refusals, cookies and headers."""
+"""The HTTP API in-process on the test Redis: shapes, refusals, cookies and headers."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ BASE = "http://testserver"
 
 
 @pytest.fixture
-def client() -> Iterator[TestClient]:
-    with TestClient(create_app(Settings.from_environ({})), base_url=BASE) as c:
+def client(app_env: dict[str, str]) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings.from_environ(app_env)), base_url=BASE) as c:
         yield c
 
 
@@ -155,26 +155,23 @@ def test_health_ready_and_metrics_without_content(client: TestClient) -> None:
     assert str(body["pseudonym"]) not in text
 
 
-def test_erase_works_after_the_consent_text_changed() -> None:
+def test_erase_works_after_the_consent_text_changed(app_env: dict[str, str]) -> None:
     # Regression: a session accepted under an older consent could never be erased.
     from dataclasses import replace
 
-    from server.store.memory import MemoryStore
-
-    store = MemoryStore()
-    old = Settings.from_environ({})
-    with TestClient(create_app(old, store=store), base_url=BASE) as before:
+    old = Settings.from_environ(app_env)
+    with TestClient(create_app(old), base_url=BASE) as before:
         cookie, _ = accept(before)
     pair = cookie.split(";")[0]
     new = replace(old, program=replace(old.program, consent_version="2027-01-01"))
-    with TestClient(create_app(new, store=store), base_url=BASE) as after:
+    with TestClient(create_app(new), base_url=BASE) as after:  # a restart, on the same Redis
         assert after.get("/api/session", headers={"cookie": pair}).status_code == 401
         erased = after.delete("/api/session", headers={"cookie": pair, "origin": BASE})
         assert erased.status_code == 204
 
 
-def test_metrics_can_require_the_operators_token() -> None:
-    settings = Settings.from_environ({"PEERLINE_METRICS_TOKEN": "op-secret"})
+def test_metrics_can_require_the_operators_token(app_env: dict[str, str]) -> None:
+    settings = Settings.from_environ({**app_env, "PEERLINE_METRICS_TOKEN": "op-secret"})
     with TestClient(create_app(settings), base_url=BASE) as client:
         assert client.get("/metrics").status_code == 401
         wrong = client.get("/metrics", headers={"authorization": "Bearer nope"})
@@ -183,19 +180,22 @@ def test_metrics_can_require_the_operators_token() -> None:
         assert right.status_code == 200 and "peerline_sockets" in right.text
 
 
-def test_an_unreachable_store_answers_503_unavailable_on_every_route() -> None:
+def test_an_unreachable_store_answers_503_unavailable_on_every_route(
+    app_env: dict[str, str],
+) -> None:
     from server.store import StoreUnavailable
-    from server.store.memory import MemoryStore
+    from server.store.redis import RedisStore
 
-    class DownStore(MemoryStore):
+    class DownStore(RedisStore):
         async def get_session(self, digest: str, ttl_seconds: float) -> None:
             raise StoreUnavailable("down")
 
         async def count_recent(self, key: str, window_seconds: int) -> int:
             raise StoreUnavailable("down")
 
+    store = DownStore(app_env["PEERLINE_REDIS_URL"], app_env["PEERLINE_REDIS_PREFIX"])
     with TestClient(
-        create_app(Settings.from_environ({}), store=DownStore()), base_url=BASE
+        create_app(Settings.from_environ(app_env), store=store), base_url=BASE
     ) as client:
         responses = [
             client.get("/api/session", headers={"cookie": "__Host-peerline=x"}),
@@ -237,14 +237,15 @@ def test_hostile_nesting_is_bad_json_not_a_server_error(client: TestClient, path
     assert response.status_code == 400 and response.json()["error"] == "bad_json"
 
 
-def test_a_server_error_carries_the_security_headers() -> None:
-    from server.store.memory import MemoryStore
+def test_a_server_error_carries_the_security_headers(app_env: dict[str, str]) -> None:
+    from server.store.redis import RedisStore
 
-    class BrokenStore(MemoryStore):
+    class BrokenStore(RedisStore):
         async def count_recent(self, key: str, window_seconds: int) -> int:
             raise RuntimeError("a bug")
 
-    app = create_app(Settings.from_environ({}), store=BrokenStore())
+    store = BrokenStore(app_env["PEERLINE_REDIS_URL"], app_env["PEERLINE_REDIS_PREFIX"])
+    app = create_app(Settings.from_environ(app_env), store=store)
     with TestClient(app, base_url=BASE, raise_server_exceptions=False) as client:
         version = client.get("/api/info").json()["consent"]["version"]
         response = client.post(
@@ -260,9 +261,9 @@ def test_a_server_error_carries_the_security_headers() -> None:
 
 @pytest.mark.parametrize("trusted", [True, False])
 def test_the_session_limit_keys_on_the_forwarded_address_only_behind_a_trusted_proxy(
-    trusted: bool,
+    trusted: bool, app_env: dict[str, str]
 ) -> None:
-    env = {"PEERLINE_SESSIONS_PER_ADDRESS_PER_HOUR": "2"}
+    env = {**app_env, "PEERLINE_SESSIONS_PER_ADDRESS_PER_HOUR": "2"}
     if trusted:
         env["PEERLINE_TRUSTED_PROXIES"] = "10.0.0.0/8"
     app = create_app(Settings.from_environ(env))

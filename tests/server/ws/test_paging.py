@@ -13,7 +13,6 @@ from starlette.testclient import TestClient
 from server.app import create_app
 from server.config import Settings
 from server.core.protocol import MAX_TEXT_CHARS
-from server.store.memory import MemoryStore
 from server.ws.connection import OUTBOX_MAX_CHARS
 from server.ws.paging import HISTORY_MAX_CHARS, OUTBOX_HEADROOM_CHARS, bound_history, history_budget
 from tests.server.services.test_chat import BASE, cookie
@@ -53,12 +52,12 @@ def test_the_budget_leaves_room_in_a_busy_outbox() -> None:
 
 
 @pytest.fixture
-def client() -> Iterator[TestClient]:
+def client(app_env: dict[str, str]) -> Iterator[TestClient]:
     # A loose rate: the test fills a room quickly on purpose.
     settings = Settings.from_environ(
-        {"PEERLINE_RATE_PER_MINUTE": "100000", "PEERLINE_RATE_BURST": "1000"}
+        {**app_env, "PEERLINE_RATE_PER_MINUTE": "100000", "PEERLINE_RATE_BURST": "1000"}
     )
-    with TestClient(create_app(settings, store=MemoryStore()), base_url=BASE) as c:
+    with TestClient(create_app(settings), base_url=BASE) as c:
         yield c
 
 
