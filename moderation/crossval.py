@@ -269,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mil-rounds", type=int)
     parser.add_argument("--urgent-concern-weight", type=float)
     parser.add_argument("--mil-start", choices=("first", "all", "short"))
+    parser.add_argument("--nb", choices=("on", "off"), help="naive-Bayes feature scaling")
     parser.add_argument("--char-ngrams", help="comma-separated, e.g. 2,3,4,5")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -285,6 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         changes["urgent_concern_weight"] = args.urgent_concern_weight
     if args.mil_start is not None:
         changes["mil_start"] = args.mil_start
+    if args.nb is not None:
+        changes["nb"] = args.nb == "on"
     if args.char_ngrams:
         changes["char_ngrams"] = tuple(int(n) for n in args.char_ngrams.split(","))
     report = crossval(replace(SHIPPED, **changes), count=args.folds, jobs=args.jobs)
