@@ -7,6 +7,7 @@ anything), else a private `redis-server` on a free port that lives for the test 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import secrets
@@ -116,6 +117,18 @@ def start_private_redis(
     return RedisServer(
         f"redis://127.0.0.1:{port}/0", private=True, process=process, directory=directory
     )
+
+
+def lock_is_free(folder: Path) -> bool:
+    """Whether nothing holds the embedded store's folder lock (server/store/embedded.py)."""
+    fd = os.open(folder / "lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def new_prefix() -> str:

@@ -62,7 +62,6 @@ return 1
 class StaffStore:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._r = redis
-        self._p = prefix
         self._k = KeySpace(prefix)
         self._accept = redis.register_script(ACCEPT_STEP_LUA)
 

@@ -56,7 +56,6 @@ class Escalation:
 class EscalationStore:
     def __init__(self, redis: Redis, prefix: str, consumer: str) -> None:
         self._r = redis
-        self._p = prefix
         self._k = KeySpace(prefix)
         self.consumer = consumer
         self._take = redis.register_script(TAKE_LUA)

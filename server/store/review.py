@@ -45,7 +45,6 @@ class Item:
 class ReviewStore:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._r = redis
-        self._p = prefix
         self._k = KeySpace(prefix)
 
     def _stream(self, room: str) -> str:

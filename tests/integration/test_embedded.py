@@ -5,7 +5,6 @@ and the staff and audit commands on the same folder."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shlex
@@ -27,6 +26,7 @@ from tests.support import (
     StaffCredentials,
     free_port,
     http_json,
+    lock_is_free,
     new_participant,
     staff_login,
     start_server,
@@ -75,17 +75,6 @@ def running(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"  # a zombie has exited; only its parent's wait is missing
-
-
-def lock_is_free(folder: Path) -> bool:
-    fd = os.open(folder / "lock", os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)
-    return True
 
 
 def add_staff(folder: Path, username: str, *roles: str) -> StaffCredentials:

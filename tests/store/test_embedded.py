@@ -15,21 +15,11 @@ from server.config import Settings
 from server.crypto import KeyRing, KeyRingError, generate_key_line
 from server.store import embedded
 from server.store.embedded import EmbeddedError, FolderBusy
+from tests.support import lock_is_free
 
 
 def settings_for(folder: Path, **env: str) -> Settings:
     return Settings.from_environ({"PEERLINE_DATA_DIR": str(folder), **env})
-
-
-def lock_is_free(folder: Path) -> bool:
-    fd = os.open(folder / "lock", os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)
-    return True
 
 
 def fake_redis_server(tmp_path: Path, body: str) -> str:

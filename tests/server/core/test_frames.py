@@ -9,7 +9,16 @@ from pathlib import Path
 from server.core import frames
 
 PROTOCOL = (Path(__file__).resolve().parents[3] / "docs" / "protocol.md").read_text("utf-8")
-SAMPLE = {"str": "x", "int": 1, "bool": True, "list[str]": [], "list[Any]": [], "list[Frame]": []}
+SAMPLE = {
+    "str": "x",
+    "str | None": "x",
+    "int": 1,
+    "bool": True,
+    "list[str]": [],
+    "list[Any]": [],
+    "list[Frame]": [],
+    "dict[str, Any]": {},
+}
 
 
 def built() -> dict[str, frames.Frame]:
@@ -18,7 +27,7 @@ def built() -> dict[str, frames.Frame]:
         if fn.__module__ != frames.__name__:
             continue
         args = [
-            SAMPLE.get(str(p.annotation), {}) if p.annotation != "Sequence[dict[str, str]]" else []
+            SAMPLE[str(p.annotation)]
             for p in inspect.signature(fn).parameters.values()
             if p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty
         ]
