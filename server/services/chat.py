@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from server.config import Settings
+from server.core import frames
 from server.core.messages import Plain, pack
 from server.core.metrics import Metrics
 from server.core.people import ACTIVITY_WRITE_SECONDS, may_join_group_rooms, may_send
@@ -104,14 +105,7 @@ class Conversation:
         self.touched = now
 
     def hello(self, direct_rooms: list[str]) -> str:
-        return encode(
-            {
-                "type": "hello",
-                "protocol": PROTOCOL_VERSION,
-                "you": self.you(),
-                "rooms": direct_rooms,
-            }
-        )
+        return encode(frames.hello(PROTOCOL_VERSION, self.you(), direct_rooms))
 
     def you(self) -> dict[str, Any]:
         person = self.conn.person
@@ -175,11 +169,11 @@ class Conversation:
                 await self.join(frame)
             case Leave():
                 await self.ctx.hub.leave(self.conn, frame.room)
-                self.conn.send(encode(with_ref({"type": "left", "room": frame.room}, frame.ref)))
+                self.conn.send(encode(with_ref(frames.left(frame.room), frame.ref)))
             case Typing():
                 self.typing(frame)
             case Ping():
-                self.conn.send(encode(with_ref({"type": "pong"}, frame.ref)))
+                self.conn.send(encode(with_ref(frames.pong(), frame.ref)))
             case Report():
                 await self.report(frame)
             case Active():
@@ -237,17 +231,8 @@ class Conversation:
         more = history.more or page.cut
         rendered = [_Raw(text) for text in page.messages]
         program_room = self.ctx.settings.program.room(room)
-        joined = with_ref(
-            {
-                "type": "joined",
-                "room": room,
-                "name": program_room.name if program_room else "Private chat",
-                "history": rendered,
-                "more": more,
-                "reset": history.reset,
-            },
-            frame.ref,
-        )
+        name = program_room.name if program_room else "Private chat"
+        joined = with_ref(frames.joined(room, name, rendered, more, history.reset), frame.ref)
         self.conn.send(_encode_with_raw(joined))
         self.conn.finish_join(room, cursor, live=not more)
         view = self.conn.rooms.get(room)
@@ -261,7 +246,7 @@ class Conversation:
             count = await self.ctx.store.presence(room, f"{person.pid}|{self.conn.id}", True)
         except StoreUnavailable:
             return
-        self.conn.send(encode({"type": "presence", "room": room, "count": count}))
+        self.conn.send(encode(frames.presence(room, count)))
 
     async def _may_join_group(self, frame: Join) -> bool:
         person = self.conn.person
@@ -344,7 +329,7 @@ class Conversation:
                 # failed before its alert was raised, the retry raises it (once: see stored).
                 assert crisis is not None and assessment is not None
                 await crisis.stored(person.pid, room, result.id, frame.text, assessment)
-            ack = {"type": "ack", "room": room, "nonce": frame.nonce, "id": result.id}
+            ack = frames.ack(room, frame.nonce, result.id)
             self.conn.send(encode(with_ref(ack, frame.ref)))
         finally:
             self.conn.release()
@@ -358,7 +343,7 @@ class Conversation:
         if now - view.last_typing < TYPING_INTERVAL_SECONDS:
             return  # dropped quietly: typing is a hint, not a message
         view.last_typing = now
-        signal = encode({"type": "typing", "room": frame.room, "from": self.conn.person.name})
+        signal = encode(frames.typing(frame.room, self.conn.person.name))
         # Fire and forget through the store's writer: a lost typing hint harms nobody.
         self._spawn(self.ctx.store.publish_signal(frame.room, self.conn.person.pid, signal))
 
@@ -380,7 +365,7 @@ class Conversation:
         await self.ctx.store.add_report(
             {"room": frame.room, "message": frame.message, "k": key_id, "d": sealed}
         )
-        self.conn.send(encode(with_ref({"type": "reported", "message": frame.message}, frame.ref)))
+        self.conn.send(encode(with_ref(frames.reported(frame.message), frame.ref)))
 
 
 def _swallow(task: Any) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from moderation import Assessment, Entry, Lexicon, LexiconError, scan
 from server.config import Settings
+from server.core import frames
 from server.core.metrics import Metrics
 from server.core.protocol import encode
 from server.crypto import KeyRing
@@ -68,15 +69,7 @@ class Crisis:
             {"name": r.name, "contact": r.contact, "note": r.note}
             for r in self.settings.program.resources
         ]
-        return encode(
-            {
-                "type": "notice",
-                "room": room,
-                "kind": "crisis_resources",
-                "text": NOTICE_TEXT,
-                "resources": resources,
-            }
-        )
+        return encode(frames.notice(room, "crisis_resources", NOTICE_TEXT, resources))
 
     async def stored(
         self, pid: str, room: str, message: str, text: str, assessment: Assessment

@@ -110,13 +110,13 @@ class Desk:
         found, created = await self.support.open_ticket(
             ticket, conn.person.pid, self._now_ms(), "normal", topic
         )
-        conn.send(encode(with_ref({"type": "queued", "ticket": found}, frame.ref)))
+        conn.send(encode(with_ref(frames.queued(found), frame.ref)))
         if created:
             await self.announce_queue()
 
     async def cancel_support(self, conn: Connection, frame: CancelSupport) -> None:
         ticket = await self.support.cancel_ticket(conn.person.pid)
-        conn.send(encode(with_ref({"type": "cancelled", "ticket": ticket}, frame.ref)))
+        conn.send(encode(with_ref(frames.cancelled(ticket), frame.ref)))
         if ticket is not None:
             await self.announce_queue()
 
@@ -154,7 +154,7 @@ class Desk:
             key_id, blob = self.keys.seal(frame.comment.strip().encode(), "feedback", comment_id)
             comment = (comment_id, key_id, blob)
         await self.support.add_feedback(frame.rating, comment)
-        conn.send(encode(with_ref({"type": "thanks"}, frame.ref)))
+        conn.send(encode(with_ref(frames.thanks(), frame.ref)))
 
     # ---- staff frames ---------------------------------------------------------------------
 
@@ -164,10 +164,10 @@ class Desk:
         if won is None:
             raise Refusal(ErrorCode.ALREADY_CLAIMED, "another supporter has it, or it is gone")
         room, pid = won
-        assigned = {"type": "assigned", "room": room, "ticket": frame.ticket}
+        assigned = frames.assigned(room, ticket=frame.ticket)
         conn.send(encode(with_ref(assigned, frame.ref)))
         if room == fresh:
-            await self._to(pid, {"type": "assigned", "room": room})
+            await self._to(pid, frames.assigned(room))
         else:  # a chat that went back to the queue: the participant is already in it
             await self._to(pid, self._notice(room, "system", JOINED_TEXT))
         log.info("ticket claimed by staff %s", conn.person.pid)
@@ -183,14 +183,7 @@ class Desk:
         ).encode()
         sealed = self.keys.seal(payload, "note", frame.room, note_id)
         ts = await self.support.add_note(frame.room, note_id, sealed, self._ttl_ms)
-        noted = {
-            "type": "noted",
-            "room": frame.room,
-            "id": note_id,
-            "text": frame.text,
-            "from": {"name": person.name, "role": person.role},
-            "ts": ts,
-        }
+        noted = frames.noted(frame.room, note_id, frame.text, person.name, person.role, ts)
         conn.send(encode(with_ref(dict(noted), frame.ref)))
         await self.store.publish_control(NoteAdded(frame.room, encode(noted), skip=conn.id))
 
@@ -209,7 +202,7 @@ class Desk:
                     "ts": ts,
                 }
             )
-        return encode({"type": "notes", "room": room, "notes": notes})
+        return encode(frames.notes(room, notes))
 
     async def end(self, conn: Connection, frame: End) -> None:
         room = await self._current_staff_room(conn.person, frame.room)
@@ -218,7 +211,7 @@ class Desk:
             # The topic was for whoever took the chat; nobody needs it once it ended.
             await self.support.forget_topic(frame.room)
             log.info("direct room ended by staff %s", conn.person.pid)
-        conn.send(encode(with_ref({"type": "ended", "room": frame.room}, frame.ref)))
+        conn.send(encode(with_ref(frames.ended(frame.room), frame.ref)))
         await self.store.publish_control(
             ChatEnded(
                 frame.room,
@@ -245,7 +238,7 @@ class Desk:
             ):
                 raise Refusal(ErrorCode.BAD_FRAME, "that supporter is not available")
             await self.support.hand_over(frame.room, me, frame.to)
-            await self._to(frame.to, {"type": "assigned", "room": frame.room, "transfer": True})
+            await self._to(frame.to, frames.assigned(frame.room, transfer=True))
         else:
             await self.support.step_out(frame.room, me)
             ticket = "t-" + new_id()
@@ -258,7 +251,7 @@ class Desk:
                 frame.room,
             )
             await self.announce_queue()
-        conn.send(encode(with_ref({"type": "transferred", "room": frame.room}, frame.ref)))
+        conn.send(encode(with_ref(frames.transferred(frame.room), frame.ref)))
         await self.store.publish_control(
             LeftChat(frame.room, me, encode(frames.transferred(frame.room)), skip=conn.id)
         )
@@ -286,11 +279,11 @@ class Desk:
             raise Refusal(ErrorCode.FORBIDDEN, "you were not in this chat")
         if await self.support.mark_wrapup(frame.room, me):
             await self.support.add_wrapup(frame.topic, frame.outcome, frame.referral)
-        conn.send(encode(with_ref({"type": "wrapped", "room": frame.room}, frame.ref)))
+        conn.send(encode(with_ref(frames.wrapped(frame.room), frame.ref)))
 
     async def status(self, conn: Connection, frame: Status) -> None:
         await self.staff.set_available(conn.person.pid, frame.available)
-        conn.send(encode(with_ref({"type": "status", "available": frame.available}, frame.ref)))
+        conn.send(encode(with_ref(frames.status(frame.available), frame.ref)))
 
     async def _current_staff_room(self, person: Person, room_id: str) -> DirectRoom:
         room = await self.support.direct_room(room_id)
@@ -319,7 +312,7 @@ class Desk:
             if t.room:
                 item["transfer"] = True
             waiting.append(item)
-        return encode({"type": "queue", "waiting": waiting})
+        return encode(frames.queue(waiting))
 
     def _supporters(self) -> list[Connection]:
         return [
@@ -356,7 +349,7 @@ class Desk:
         await self.store.publish_control(SendTo(person, encode(frame)))
 
     def _notice(self, room: str, kind: str, text: str) -> dict[str, Any]:
-        return {"type": "notice", "room": room, "kind": kind, "text": text, "resources": []}
+        return frames.notice(room, kind, text)
 
     def _on_to(self, event: SendTo) -> None:
         for conn in list(self.hub.people.get(event.who, ())):
@@ -369,7 +362,7 @@ class Desk:
 
     def _on_ended(self, event: ChatEnded) -> None:
         room = event.room
-        ended = encode({"type": "ended", "room": room})
+        ended = encode(frames.ended(room))
         notice = encode(self._notice(room, "feedback", FEEDBACK_TEXT))
         for conn in list(self.hub.rooms.get(room, ())):
             view = conn.rooms.get(room)

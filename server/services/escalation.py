@@ -22,6 +22,7 @@ from cryptography.exceptions import InvalidTag
 from redis.exceptions import ResponseError
 
 from server.config import Settings
+from server.core import frames
 from server.core.events import AlertTaken, Paged
 from server.core.identity import new_id
 from server.core.ladder import AlertState, Online, recipients, step
@@ -196,23 +197,21 @@ class Escalations:
             excerpt = "(the excerpt cannot be read: check the data keys; open the room)"
         program_room = self.settings.program.room(alert.room)
         return encode(
-            {
-                "type": "alert",
-                "escalation": alert.escalation,
-                "room": alert.room,
-                "room_name": program_room.name if program_room else "Private chat",
-                "level": "urgent",
-                "excerpt": excerpt,
-                "category": alert.category,
-                "deadline": alert.deadline_ms,
-                "rung": alert.rung,
-                "since": alert.created_ms,
-            }
+            frames.alert(
+                alert.escalation,
+                alert.room,
+                program_room.name if program_room else "Private chat",
+                excerpt,
+                alert.category,
+                alert.deadline_ms,
+                alert.rung,
+                alert.created_ms,
+            )
         )
 
     async def open_alerts_for(self, person: Person) -> list[str]:
         """Frames of the alerts still open that the ladder pages this person for now."""
-        frames = []
+        found = []
         roster = None
         for escalation in await self.esc.open_ids():
             alert = await self.esc.get(escalation)
@@ -222,8 +221,8 @@ class Escalations:
             if person.pid in recipients(alert.rung, roster):
                 frame = self.alert_frame(alert)
                 if frame is not None:
-                    frames.append(frame)
-        return frames
+                    found.append(frame)
+        return found
 
     # ---- people ---------------------------------------------------------------------------
 
@@ -232,7 +231,7 @@ class Escalations:
         alert = await self.esc.get(frame.escalation)
         if alert is None or not await self.esc.take(frame.escalation, person.pid, self._now_ms()):
             raise Refusal(ErrorCode.ALREADY_TAKEN, "already taken, or no such alert")
-        taken = {"type": "alert_taken", "escalation": frame.escalation, "by": person.name}
+        taken = frames.alert_taken(frame.escalation, person.name)
         conn.send(encode(with_ref(dict(taken), frame.ref)))
         await self.store.publish_control(AlertTaken(encode(taken), skip=conn.id))
         if alert.room.startswith(DIRECT_ROOM_PREFIX):
@@ -254,6 +253,6 @@ class Escalations:
 
     async def on_call(self, conn: Connection, frame: OnCall) -> None:
         await self.esc.set_on_call(conn.person.pid, frame.on)
-        conn.send(encode(with_ref({"type": "on_call", "on": frame.on}, frame.ref)))
+        conn.send(encode(with_ref(frames.on_call(frame.on), frame.ref)))
         action = "on_call.on" if frame.on else "on_call.off"
         await self.audit.record(conn.person.pid, action, conn.person.pid)

@@ -22,6 +22,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 
 from moderation import Entry, LexiconError
 from moderation.patterns import check_cost, compile_pattern
+from server.core import frames
 from server.core.events import Banned, LexiconChanged, Muted, SendTo
 from server.core.messages import Plain, message_frame, unpack
 from server.core.people import Role
@@ -209,8 +210,7 @@ class ReviewWeb:
         uid, now = login.account.uid, self.clock()
         await self.audit.record(uid, f"review.{action}", item.id, reason.strip(), room=item.room)
         if action == "warn" and author:
-            notice: dict[str, Any] = {"type": "notice", "room": item.room, "kind": "moderation",
-                      "text": text, "resources": []}  # fmt: skip
+            notice = frames.notice(item.room, "moderation", text)
             await self.store.publish_control(SendTo(author, encode(notice)))
         elif action == "mute" and author and isinstance(minutes, int):
             until = int(now * 1000) + minutes * 60_000
