@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from server.config import Settings
+from server.core.login_limits import LoginLimits
 from server.core.metrics import Metrics
 from server.core.protocol import CloseCode
 from server.crypto import KeyRing
@@ -31,6 +32,7 @@ from server.services.desk import Desk
 from server.services.escalation import Escalations
 from server.services.passwords import Passwords
 from server.services.retention import cutoff_id, purge
+from server.services.staff import StaffAccess
 from server.store import StoreUnavailable
 from server.store.accounts import StaffStore
 from server.store.audit import AuditLog
@@ -174,14 +176,13 @@ def create_app(
     )
     web = Web(ctx, AddressHasher(store))
     passwords = Passwords()
+    limits = LoginLimits(
+        settings.logins_per_address_per_minute, settings.login_failures_per_address
+    )
+    access = StaffAccess(store, desk.staff, passwords, keys, clock, limits)
     staff_web = StaffWeb(
         settings,
-        store,
-        desk.staff,
-        desk,
-        passwords,
-        keys,
-        clock,
+        access,
         web.origin_allowed,
         web.address_digest,
         safety.escalations.esc.on_call,
