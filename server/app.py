@@ -29,12 +29,14 @@ from server.services.chat import Context
 from server.services.crisis import Crisis
 from server.services.desk import Desk
 from server.services.escalation import Escalations
+from server.services.pager import Pager
 from server.services.passwords import Passwords
 from server.services.retention import cutoff_id, purge
 from server.store import StoreUnavailable
 from server.store.accounts import StaffStore
 from server.store.audit import AuditLog
 from server.store.escalations import EscalationStore
+from server.store.pages import PageStore
 from server.store.redis import RedisStore
 from server.store.review import ReviewStore
 from server.store.support import SupportStore
@@ -114,6 +116,7 @@ class Safety:
     escalations: Escalations
     review: ReviewStore
     audit: AuditLog
+    pager: Pager
 
 
 def build_safety(
@@ -129,6 +132,12 @@ def build_safety(
     beside the store on the same Redis."""
     audit = AuditLog(store.client, store.prefix, clock)
     review = ReviewStore(store.client, store.prefix)
+    pages = PageStore(store.client, store.prefix)
+
+    async def supporters_of(room: str) -> frozenset[str]:
+        found = await desk.support.direct_room(room)
+        return found.staff if found is not None and found.ended_ms is None else frozenset()
+
     escalations = Escalations(
         settings,
         store,
@@ -139,9 +148,13 @@ def build_safety(
         audit,
         clock,
         desk.add_member,
+        pages,
+        supporters_of,
     )
     crisis = Crisis(settings, store, keys, metrics, clock, review, escalations, desk)
-    return Safety(crisis, escalations, review, audit)
+    pager = Pager(settings, keys, pages, escalations, desk.staff, audit, clock)
+    escalations.on_raise = pager.poke
+    return Safety(crisis, escalations, review, audit, pager)
 
 
 def review_routes(review: ReviewWeb) -> list[Route]:
@@ -244,6 +257,7 @@ def create_app(
         with contextlib.suppress(StoreUnavailable):
             await safety.crisis.reload_lexicon()
         jobs.append(asyncio.create_task(safety.escalations.run()))
+        jobs.append(asyncio.create_task(safety.pager.run()))
         settle_heap()
         try:
             yield
