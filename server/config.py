@@ -111,7 +111,7 @@ class Program:
     # Issue 13: an urgent alert nobody took this long after it was raised is paged out of
     # band; a flagged person silent this long raises a "silence" alert.
     page_after_seconds: int = 120
-    silence_minutes: int = 10
+    silence_minutes: float = 10.0  # fractions allowed (tests use seconds' worth)
     pages: tuple[PageTarget, ...] = ()
 
     def room(self, room_id: str) -> Room | None:
@@ -367,7 +367,15 @@ def parse_program(data: Mapping[str, object], where: str = "program file") -> Pr
         raise ConfigError(f"{where}: escalation.ack_seconds must be a positive whole number")
 
     page_after = _positive_int(escalation, "page_after_seconds", 120, where)
-    silence = _positive_int(escalation, "silence_minutes", 10, where)
+    silence = escalation.get("silence_minutes", 10)
+    if (
+        isinstance(silence, bool)
+        or not isinstance(silence, int | float)
+        or not 0 < silence <= 10_080
+    ):
+        raise ConfigError(
+            f"{where}: escalation.silence_minutes must be a number above 0, at most a week"
+        )
     pages = _pages(escalation.get("page", []), where)
 
     quick_exit = data.get("quick_exit_url", "https://www.weather.gov/")
@@ -404,7 +412,7 @@ def parse_program(data: Mapping[str, object], where: str = "program file") -> Pr
         ack_seconds=ack_seconds,
         quick_exit_url=quick_exit,
         page_after_seconds=page_after,
-        silence_minutes=silence,
+        silence_minutes=float(silence),
         pages=pages,
     )
 

@@ -151,5 +151,5 @@ def silence_broken(person: str, since_flag: list[Written]) -> bool:
     return any(w.author == person or w.role != "participant" for w in since_flag)
 
 
-def silence_due_ms(flag_ms: int, silence_minutes: int) -> int:
-    return flag_ms + silence_minutes * 60_000
+def silence_due_ms(flag_ms: int, silence_minutes: float) -> int:
+    return flag_ms + round(silence_minutes * 60_000)
