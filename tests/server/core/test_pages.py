@@ -112,7 +112,7 @@ def test_the_signature_is_hmac_sha256_of_the_exact_body() -> None:
 
 def test_a_silence_email_says_why() -> None:
     silence = dataclasses.replace(FACTS, reason="silence")
-    assert REASON_SILENCE == silence.reason
+    assert silence.reason == REASON_SILENCE
     assert "gone silent" in email_text(silence)[1]
     assert "urgent message" in email_text(FACTS)[1]
 
