@@ -213,9 +213,9 @@ class Pager:
                 target.url,
                 content=body,
                 headers={
-                    "content-type": "application/json",
-                    "x-peerline-signature": signature(secret, body),
-                    "user-agent": "Peerline-pager",
+                    "Content-Type": "application/json",
+                    "X-Peerline-Signature": signature(secret, body),
+                    "User-Agent": "Peerline-pager",
                 },
             )
             response.raise_for_status()
