@@ -79,6 +79,24 @@ def settle_heap() -> None:
 PRESENCE_REFRESH_SECONDS = 30.0  # a third of the presence TTL: one missed refresh is fine
 
 
+JOB_STOP_SECONDS = 2.0  # how long the jobs have to end at shutdown
+JOB_RECANCEL_SECONDS = 0.05  # how often a job still running is cancelled again
+
+
+async def stop_jobs(jobs: list[asyncio.Task[None]]) -> None:
+    """Cancels the background jobs and waits for them, cancelling again any that go on: a
+    cancel that lands inside a Redis call is sometimes swallowed (seen with the purge job at
+    start-up), and a job that then sleeps on held the event loop's shutdown for ever."""
+    deadline = asyncio.get_running_loop().time() + JOB_STOP_SECONDS
+    while running := [job for job in jobs if not job.done()]:
+        if asyncio.get_running_loop().time() > deadline:
+            log.warning("%d background jobs did not stop", len(running))
+            return
+        for job in running:
+            job.cancel()
+        await asyncio.wait(running, timeout=JOB_RECANCEL_SECONDS)
+
+
 class StartupError(RuntimeError):
     """The server cannot start safely with these settings; the message says why."""
 
@@ -263,9 +281,8 @@ def create_app(
             yield
         finally:
             hub.close_all(CloseCode.GOING_AWAY, "server going away")
-            for job in jobs:
-                job.cancel()
             passwords.close()
+            await stop_jobs(jobs)
             await store.aclose()
 
     # Every path the server answers, in one place. `/ws` is served before Starlette's routing
