@@ -22,6 +22,7 @@ import smtplib
 import ssl
 from collections.abc import Callable
 from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 
 import httpx
 from cryptography.exceptions import InvalidTag
@@ -279,6 +280,8 @@ def send_email(target: EmailPage, password: str, subject: str, text: str) -> Non
     message["Subject"] = subject
     message["From"] = target.sender
     message["To"] = ", ".join(target.to)
+    message["Date"] = formatdate(usegmt=True)  # mail servers mark a page without one as spam
+    message["Message-ID"] = make_msgid(domain=target.sender.rpartition("@")[2])
     message.set_content(text)
     with smtplib.SMTP(target.smtp_host, target.smtp_port, timeout=SEND_TIMEOUT_SECONDS) as smtp:
         if target.starttls:
