@@ -30,6 +30,7 @@ from server.services.chat import Context
 from server.services.crisis import Crisis
 from server.services.desk import Desk
 from server.services.escalation import Escalations
+from server.services.pager import Pager
 from server.services.passwords import Passwords
 from server.services.retention import cutoff_id, purge
 from server.services.staff import StaffAccess
@@ -37,6 +38,7 @@ from server.store import StoreUnavailable
 from server.store.accounts import StaffStore
 from server.store.audit import AuditLog
 from server.store.escalations import EscalationStore
+from server.store.pages import PageStore
 from server.store.redis import RedisStore
 from server.store.review import ReviewStore
 from server.store.support import SupportStore
@@ -79,6 +81,24 @@ def settle_heap() -> None:
 PRESENCE_REFRESH_SECONDS = 30.0  # a third of the presence TTL: one missed refresh is fine
 
 
+JOB_STOP_SECONDS = 2.0  # how long the jobs have to end at shutdown
+JOB_RECANCEL_SECONDS = 0.05  # how often a job still running is cancelled again
+
+
+async def stop_jobs(jobs: list[asyncio.Task[None]]) -> None:
+    """Cancels the background jobs and waits for them, cancelling again any that go on: a
+    cancel that lands inside a Redis call is sometimes swallowed (seen with the purge job at
+    start-up), and a job that then sleeps on held the event loop's shutdown for ever."""
+    deadline = asyncio.get_running_loop().time() + JOB_STOP_SECONDS
+    while running := [job for job in jobs if not job.done()]:
+        if asyncio.get_running_loop().time() > deadline:
+            log.warning("%d background jobs did not stop", len(running))
+            return
+        for job in running:
+            job.cancel()
+        await asyncio.wait(running, timeout=JOB_RECANCEL_SECONDS)
+
+
 class StartupError(RuntimeError):
     """The server cannot start safely with these settings; the message says why."""
 
@@ -116,6 +136,7 @@ class Safety:
     escalations: Escalations
     review: ReviewStore
     audit: AuditLog
+    pager: Pager
 
 
 def build_safety(
@@ -131,6 +152,12 @@ def build_safety(
     beside the store on the same Redis."""
     audit = AuditLog(store.client, store.prefix, clock)
     review = ReviewStore(store.client, store.prefix)
+    pages = PageStore(store.client, store.prefix)
+
+    async def supporters_of(room: str) -> frozenset[str]:
+        found = await desk.support.direct_room(room)
+        return found.staff if found is not None and found.ended_ms is None else frozenset()
+
     escalations = Escalations(
         settings,
         store,
@@ -141,9 +168,13 @@ def build_safety(
         audit,
         clock,
         desk.add_member,
+        pages,
+        supporters_of,
     )
     crisis = Crisis(settings, store, keys, metrics, clock, review, escalations, desk)
-    return Safety(crisis, escalations, review, audit)
+    pager = Pager(settings, keys, pages, escalations, desk.staff, audit, clock)
+    escalations.on_raise = pager.poke
+    return Safety(crisis, escalations, review, audit, pager)
 
 
 def review_routes(review: ReviewWeb) -> list[Route]:
@@ -245,14 +276,14 @@ def create_app(
         with contextlib.suppress(StoreUnavailable):
             await safety.crisis.reload_lexicon()
         jobs.append(asyncio.create_task(safety.escalations.run()))
+        jobs.append(asyncio.create_task(safety.pager.run()))
         settle_heap()
         try:
             yield
         finally:
             hub.close_all(CloseCode.GOING_AWAY, "server going away")
-            for job in jobs:
-                job.cancel()
             passwords.close()
+            await stop_jobs(jobs)
             await store.aclose()
 
     # Every path the server answers, in one place. `/ws` is served before Starlette's routing

@@ -61,6 +61,37 @@ class Canned:
     text: str
 
 
+# ---- out-of-band paging (issue 13): where an alert goes when no console takes it -------------
+
+ENV_NAME_PATTERN = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+# An address for the SMTP envelope and headers: no spaces, no line breaks (header injection).
+EMAIL_PATTERN = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookPage:
+    """A signed JSON POST (docs/paging.md); the HMAC key is read from `secret_env`."""
+
+    url: str
+    secret_env: str
+    kind: Literal["webhook"] = "webhook"
+
+
+@dataclass(frozen=True, slots=True)
+class EmailPage:
+    smtp_host: str
+    smtp_port: int
+    sender: str
+    to: tuple[str, ...]
+    starttls: bool = True
+    username: str = ""
+    password_env: str = ""
+    kind: Literal["email"] = "email"
+
+
+PageTarget = WebhookPage | EmailPage
+
+
 DEFAULT_TOPICS = ("cravings", "relapse", "stress", "family", "housing or work", "other")
 DEFAULT_OUTCOMES = ("listened and supported", "shared resources", "crisis line given", "other")
 
@@ -77,6 +108,11 @@ class Program:
     canned: tuple[Canned, ...] = ()
     wrapup_topics: tuple[str, ...] = DEFAULT_TOPICS
     wrapup_outcomes: tuple[str, ...] = DEFAULT_OUTCOMES
+    # Issue 13: an urgent alert nobody took this long after it was raised is paged out of
+    # band; a flagged person silent this long raises a "silence" alert.
+    page_after_seconds: int = 120
+    silence_minutes: float = 10.0  # fractions allowed (tests use seconds' worth)
+    pages: tuple[PageTarget, ...] = ()
 
     def room(self, room_id: str) -> Room | None:
         for room in self.rooms:
@@ -116,10 +152,15 @@ class Settings:
     # Without PEERLINE_REDIS_URL: the embedded Redis's folder (server/store/embedded.py).
     data_dir: str = "peerline-data"
     log_level: str = "INFO"
+    # Where staff reach this server from outside: pages link to `<public_url>/console`.
+    public_url: str = "http://127.0.0.1:8000"
+    # The paging secrets named by the program file (env variable name -> value).
+    page_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> Settings:
         config_path = env.get("PEERLINE_CONFIG") or None
+        program = load_program(config_path)
         origins = tuple(
             o.strip().rstrip("/") for o in env.get("PEERLINE_ALLOWED_ORIGINS", "").split(",")
         )
@@ -139,7 +180,7 @@ class Settings:
             sessions_per_address_per_hour=_whole(env, "PEERLINE_SESSIONS_PER_ADDRESS_PER_HOUR", 30),
             metrics_token=env.get("PEERLINE_METRICS_TOKEN") or None,
             redis_prefix=env.get("PEERLINE_REDIS_PREFIX", "pl:"),
-            program=load_program(config_path),
+            program=program,
             trusted_proxies=_networks(env, "PEERLINE_TRUSTED_PROXIES"),
             read_deadline_seconds=_positive(env, "PEERLINE_READ_DEADLINE_SECONDS", 10.0),
             # A clinic's Wi-Fi with 40 phones reconnecting at once after an outage (3 tabs
@@ -158,7 +199,31 @@ class Settings:
             login_failures_per_address=_whole(env, "PEERLINE_LOGIN_FAILURES_PER_ADDRESS", 5),
             data_dir=env.get("PEERLINE_DATA_DIR") or "peerline-data",
             log_level=_log_level(env),
+            public_url=_public_url(env),
+            page_secrets=_page_secrets(env, program),
         )
+
+
+def _public_url(env: Mapping[str, str]) -> str:
+    raw = env.get("PEERLINE_PUBLIC_URL") or "http://127.0.0.1:8000"
+    if not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", raw):
+        raise ConfigError(f"PEERLINE_PUBLIC_URL must be an http(s) URL, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _page_secrets(env: Mapping[str, str], program: Program) -> dict[str, str]:
+    """Each secret a page target names must be set: a page that cannot sign or log in would
+    fail at 3 a.m., so it fails at start instead."""
+    found = {}
+    for i, target in enumerate(program.pages):
+        name = target.secret_env if isinstance(target, WebhookPage) else target.password_env
+        if not name:
+            continue
+        value = env.get(name, "")
+        if not value:
+            raise ConfigError(f"escalation.page[{i}]: the environment variable {name} is not set")
+        found[name] = value
+    return found
 
 
 def _log_level(env: Mapping[str, str]) -> str:
@@ -301,6 +366,18 @@ def parse_program(data: Mapping[str, object], where: str = "program file") -> Pr
     if not isinstance(ack_seconds, int) or ack_seconds <= 0:
         raise ConfigError(f"{where}: escalation.ack_seconds must be a positive whole number")
 
+    page_after = _positive_int(escalation, "page_after_seconds", 120, where)
+    silence = escalation.get("silence_minutes", 10)
+    if (
+        isinstance(silence, bool)
+        or not isinstance(silence, int | float)
+        or not 0 < silence <= 10_080
+    ):
+        raise ConfigError(
+            f"{where}: escalation.silence_minutes must be a number above 0, at most a week"
+        )
+    pages = _pages(escalation.get("page", []), where)
+
     quick_exit = data.get("quick_exit_url", "https://www.weather.gov/")
     if not isinstance(quick_exit, str) or not quick_exit.startswith(("https://", "http://")):
         raise ConfigError(f"{where}: quick_exit_url must be an http(s) URL")
@@ -334,7 +411,72 @@ def parse_program(data: Mapping[str, object], where: str = "program file") -> Pr
         rooms=tuple(rooms),
         ack_seconds=ack_seconds,
         quick_exit_url=quick_exit,
+        page_after_seconds=page_after,
+        silence_minutes=float(silence),
+        pages=pages,
     )
+
+
+def _positive_int(table: Mapping[str, object], key: str, default: int, where: str) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{where}: escalation.{key} must be a positive whole number")
+    return value
+
+
+def _pages(value: object, where: str) -> tuple[PageTarget, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError(f"{where}: [[escalation.page]] must be a list of tables")
+    return tuple(_page(t, f"{where}: escalation.page[{i}]") for i, t in enumerate(value))
+
+
+def _page(table: Mapping[str, object], ctx: str) -> PageTarget:
+    def text(key: str, default: str | None = None) -> str:
+        value = table.get(key, default)
+        if not isinstance(value, str) or (default is None and not value.strip()):
+            raise ConfigError(f"{ctx}.{key} must be a non-empty string")
+        return value
+
+    def env_name(key: str, required: bool) -> str:
+        value = text(key, None if required else "")
+        if value and not ENV_NAME_PATTERN.match(value):
+            raise ConfigError(f"{ctx}.{key} must name an environment variable (A-Z, 0-9, _)")
+        return value
+
+    def address(value: object, key: str) -> str:
+        if not isinstance(value, str) or not EMAIL_PATTERN.match(value):
+            raise ConfigError(f"{ctx}.{key} must be an email address, got {value!r}")
+        return value
+
+    kind = table.get("kind")
+    if kind == "webhook":
+        url = text("url")
+        if not re.match(r"^https?://[^\s/?#]+", url):
+            raise ConfigError(f"{ctx}.url must be an http(s) URL")
+        return WebhookPage(url=url, secret_env=env_name("secret_env", True))
+    if kind == "email":
+        port = table.get("smtp_port", 587)
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise ConfigError(f"{ctx}.smtp_port must be a whole number from 1 to 65535")
+        to = table.get("to")
+        if not isinstance(to, list) or not to:
+            raise ConfigError(f"{ctx}.to must be a non-empty list of email addresses")
+        starttls = table.get("starttls", True)
+        if not isinstance(starttls, bool):
+            raise ConfigError(f"{ctx}.starttls must be true or false")
+        username, password_env = text("username", ""), env_name("password_env", False)
+        if bool(username) != bool(password_env):
+            raise ConfigError(f"{ctx}: username and password_env go together")
+        return EmailPage(
+            smtp_host=text("smtp_host"),
+            smtp_port=port,
+            sender=address(table.get("from"), "from"),
+            to=tuple(address(a, "to") for a in to),
+            starttls=starttls,
+            username=username,
+            password_env=password_env,
+        )
+    raise ConfigError(f'{ctx}.kind must be "webhook" or "email"')
 
 
 def _invite_digest(code: str, where: str) -> bytes:

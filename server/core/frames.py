@@ -147,6 +147,7 @@ def alert(
     deadline_ms: int,
     rung: int,
     since_ms: int,
+    reason: str = "message",  # issue 13: "message" (an urgent message) or "silence"
 ) -> Frame:
     return {
         "type": "alert",
@@ -159,6 +160,7 @@ def alert(
         "deadline": deadline_ms,
         "rung": rung,
         "since": since_ms,
+        "reason": reason,
     }
 
 

@@ -5,6 +5,9 @@ acknowledgement, rung 2 is every facilitator with a console open, on call or not
 another `ack_seconds`, rung 3 is every staff member online, and rung 3 repeats every
 `ack_seconds` until someone acknowledges. Each rung keeps the earlier rungs paged.
 
+Issue 13: an alert from a direct room also pages that room's current supporters on rung 1
+(they know the person), and so on every rung above it.
+
 One rule of ours on top: a rung with nobody on it is climbed at once. Waiting out a deadline
 that nobody can see would only delay the first human who could help.
 """
@@ -43,13 +46,17 @@ class Step:
     recipients: frozenset[str]
 
 
-def recipients(rung: int, roster: Iterable[Online]) -> frozenset[str]:
-    """Everyone a rung pages, the earlier rungs included."""
+def recipients(
+    rung: int, roster: Iterable[Online], supporters: frozenset[str] = frozenset()
+) -> frozenset[str]:
+    """Everyone a rung pages, the earlier rungs included. `supporters`: the current
+    supporters of the direct room the alert came from (none for a group room)."""
     chosen = set()
     for person in roster:
         facilitator = "facilitator" in person.roles
         if (
-            (rung >= ON_CALL and facilitator and person.on_call)
+            (rung >= ON_CALL and person.uid in supporters)
+            or (rung >= ON_CALL and facilitator and person.on_call)
             or (rung >= FACILITATORS and facilitator)
             or rung >= EVERYONE
         ):
@@ -62,13 +69,19 @@ def first(now_ms: int) -> AlertState:
     return AlertState(rung=0, deadline_ms=now_ms, taken=False)
 
 
-def step(state: AlertState, now_ms: int, roster: Iterable[Online], ack_ms: int) -> Step:
+def step(
+    state: AlertState,
+    now_ms: int,
+    roster: Iterable[Online],
+    ack_ms: int,
+    supporters: frozenset[str] = frozenset(),
+) -> Step:
     people = tuple(roster)
     if state.taken:
         return Step(state.rung, state.deadline_ms, False, frozenset())
     rung, deadline, page = state.rung, state.deadline_ms, False
     if now_ms >= deadline:
         rung, deadline, page = min(rung + 1, EVERYONE), now_ms + ack_ms, True
-    while rung < EVERYONE and not recipients(rung, people):
+    while rung < EVERYONE and not recipients(rung, people, supporters):
         rung, deadline, page = rung + 1, now_ms + ack_ms, True
-    return Step(rung, deadline, page, recipients(rung, people))
+    return Step(rung, deadline, page, recipients(rung, people, supporters))

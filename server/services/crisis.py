@@ -93,6 +93,9 @@ class Crisis:
         sealed = self.keys.seal(evidence, "flag", room, message)
         await self.review.add_flag(kind, room, message, assessment.label, category, sealed)
         await self.desk.raise_priority(pid, assessment.label)
+        if assessment.label in ("urgent", "concern"):
+            # Issue 13: silence after a flag becomes an alert (services/pager.py).
+            await self.escalations.watch_silence(pid, room, message, category)
         # Last: a failure above leaves this unset, so the client's resend does it all again.
         await self.review.mark_flag_done(room, message, self.settings.retention_seconds)
 
@@ -104,6 +107,7 @@ class Crisis:
             return
         await self.review.forget_flags(erased)
         await self.escalations.esc.forget_excerpts_of(erased)
+        await self.escalations.forget_silences(erased)
 
     # ---- the lexicon moderators change ----------------------------------------------------
 

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -26,6 +26,7 @@ from server.core import frames
 from server.core.events import AlertTaken, Paged
 from server.core.identity import new_id
 from server.core.ladder import AlertState, Online, recipients, step
+from server.core.pages import REASON_MESSAGE, silence_due_ms
 from server.core.people import Person
 from server.core.protocol import AckAlert, ErrorCode, OnCall, Refusal, encode, with_ref
 from server.core.rooms import DIRECT_ROOM_PREFIX
@@ -33,6 +34,7 @@ from server.crypto import KeyRing
 from server.store import Store, StoreUnavailable
 from server.store.accounts import StaffStore
 from server.store.escalations import Escalation, EscalationStore
+from server.store.pages import PageStore
 from server.ws.connection import Connection
 from server.ws.hub import Hub
 
@@ -60,6 +62,8 @@ class Escalations:
         audit: Auditor,
         clock: Callable[[], float],
         add_member: Callable[[str, str], Any],
+        pages: PageStore | None = None,
+        supporters_of: Callable[[str], Awaitable[frozenset[str]]] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -70,6 +74,11 @@ class Escalations:
         self.audit = audit
         self.clock = clock
         self._add_member = add_member
+        self.pages = pages  # silence watches (issue 13)
+        self._supporters_of = supporters_of  # a direct room's current supporters
+        # Wakes the pager (services/pager.py) when an alert is raised: with no console
+        # open anywhere it is paged at once, not at the pager's next pass.
+        self.on_raise: Callable[[], None] = lambda: None
         self._roles: dict[str, tuple[str, ...]] = {}
         hub.on(Paged, self._on_page)
         hub.on(AlertTaken, self._on_taken)
@@ -89,16 +98,46 @@ class Escalations:
 
     # ---- raising --------------------------------------------------------------------------
 
-    async def raise_alert(self, room: str, message: str, text: str, category: str) -> str:
-        escalation = "e-" + new_id()
+    async def raise_alert(
+        self,
+        room: str,
+        message: str,
+        text: str,
+        category: str,
+        reason: str = REASON_MESSAGE,
+        escalation: str | None = None,
+    ) -> str:
+        escalation = escalation or "e-" + new_id()
         excerpt = text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
         sealed = self.keys.seal(excerpt.encode(), "esc", escalation)
-        await self.esc.add(escalation, room, message, sealed, category, self._now_ms())
+        await self.esc.add(escalation, room, message, sealed, category, self._now_ms(), reason)
+        self.on_raise()
         await self.audit.record(
-            "system", "escalation.raised", escalation, room=room, message=message
+            "system", "escalation.raised", escalation, room=room, message=message, why=reason
         )
-        log.warning("crisis escalation raised (%s)", category or "urgent")
+        log.warning("crisis escalation raised (%s, %s)", category or "urgent", reason)
         return escalation
+
+    # ---- silence (issue 13) ---------------------------------------------------------------
+
+    async def watch_silence(self, person: str, room: str, message: str, category: str) -> None:
+        """After an urgent or concern flag: if the person then writes nothing in the room
+        for `silence_minutes`, and no staff member writes there, the pager raises a
+        `silence` alert (services/pager.py). A newer flag starts the watch again."""
+        if self.pages is None:
+            return
+        now = self._now_ms()
+        due = silence_due_ms(now, self.settings.program.silence_minutes)
+        await self.pages.watch(room, person, message, category, now, due)
+
+    async def forget_silences(self, erased: set[tuple[str, str]]) -> None:
+        if self.pages is not None:
+            await self.pages.forget_watches(erased)
+
+    async def _supporters(self, room: str) -> frozenset[str]:
+        if self._supporters_of is None or not room.startswith(DIRECT_ROOM_PREFIX):
+            return frozenset()
+        return await self._supporters_of(room)
 
     # ---- the ladder -----------------------------------------------------------------------
 
@@ -148,7 +187,9 @@ class Escalations:
             await self.esc.ack_entry(stream_id)  # taken (or gone): nothing left to page
             return
         now = self._now_ms()
-        decided = step(AlertState(alert.rung, alert.deadline_ms, False), now, roster, self.ack_ms)
+        supporters = await self._supporters(alert.room)
+        state = AlertState(alert.rung, alert.deadline_ms, False)
+        decided = step(state, now, roster, self.ack_ms, supporters)
         if not decided.page:
             return
         await self.esc.set_rung(escalation, decided.rung, decided.deadline_ms)
@@ -206,6 +247,7 @@ class Escalations:
                 alert.deadline_ms,
                 alert.rung,
                 alert.created_ms,
+                alert.reason,
             )
         )
 
@@ -218,7 +260,7 @@ class Escalations:
             if alert is None or alert.taken_by or alert.rung == 0:
                 continue
             roster = roster if roster is not None else await self.roster()
-            if person.pid in recipients(alert.rung, roster):
+            if person.pid in recipients(alert.rung, roster, await self._supporters(alert.room)):
                 frame = self.alert_frame(alert)
                 if frame is not None:
                     found.append(frame)

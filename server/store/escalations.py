@@ -8,7 +8,9 @@ Keys (P = prefix):
   Entries leave the pending list only when a person acknowledges (XACK); the app never
   trims this stream (SECURITY.md R4: pending entries are never trimmed).
 - `P e:<id>` hash: room, msg, k/d (the excerpt, sealed), cat, created, rung, deadline,
-  sid (stream id), taken (staff id), taken_at. Kept: escalation metadata is a record.
+  sid (stream id), taken (staff id), taken_at, why (reason: message or silence); paged,
+  paged_why and pg:<n>:* (the out-of-band pages, server/store/pages.py). Kept: escalation
+  metadata is a record.
 - `P esc:open` set of escalations not yet taken.
 - `P oncall` set of facilitators on call.
 """
@@ -51,6 +53,7 @@ class Escalation:
     deadline_ms: int
     stream_id: str
     taken_by: str
+    reason: str = "message"  # issue 13: "message" or "silence"
 
 
 class EscalationStore:
@@ -82,6 +85,7 @@ class EscalationStore:
         sealed: tuple[str, bytes],
         category: str,
         now_ms: int,
+        reason: str = "message",
     ) -> None:
         key = self._alert(escalation)
         pipe = self._r.pipeline(transaction=True)
@@ -97,6 +101,7 @@ class EscalationStore:
                 "rung": 0,
                 "deadline": now_ms,
                 "taken": "",
+                "why": reason,
             },
         )
         pipe.sadd(self._k.open_escalations, escalation)
@@ -120,6 +125,7 @@ class EscalationStore:
             deadline_ms=int(found[b"deadline"]),
             stream_id=found.get(b"sid", b"").decode(),
             taken_by=found.get(b"taken", b"").decode(),
+            reason=found.get(b"why", b"message").decode(),
         )
 
     async def set_rung(self, escalation: str, rung: int, deadline_ms: int) -> None:

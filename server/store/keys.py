@@ -174,6 +174,21 @@ class KeySpace:
     def on_call(self) -> str:
         return f"{self.prefix}oncall"
 
+    # ---- out-of-band pages and silence watches (server/store/pages.py) -------------------
+
+    @property
+    def page_due(self) -> str:
+        """Deliveries not yet through: "<escalation> <target>" -> when due (ms)."""
+        return f"{self.prefix}pg:due"
+
+    @property
+    def silence_due(self) -> str:
+        """Silence watches: "<room> <person>" -> when the silence becomes an alert (ms)."""
+        return f"{self.prefix}sil:due"
+
+    def silence_watch(self, room: str, person: str) -> str:
+        return f"{self.prefix}sil:{{{room}}}:{person}"
+
     # ---- the audit log (server/store/audit.py) --------------------------------------------
 
     @property

@@ -59,3 +59,23 @@ def test_nobody_online_still_keeps_the_alert_at_the_top_and_repeating() -> None:
 def test_a_taken_alert_does_nothing() -> None:
     s = step(AlertState(2, 0, True), 10**9, ROSTER, ACK)
     assert not s.page and s.recipients == frozenset()
+
+
+def test_a_direct_rooms_supporters_are_paged_on_rung_one_with_the_on_call() -> None:
+    supporters = frozenset({"sup"})
+    assert recipients(1, ROSTER, supporters) == {"oncall", "sup"}
+    assert recipients(2, ROSTER, supporters) == {"oncall", "offcall", "sup"}
+    s = step(first(0), 0, ROSTER, ACK, supporters)
+    assert (s.rung, s.recipients) == (1, {"oncall", "sup"})
+
+
+def test_a_supporter_alone_online_holds_rung_one_instead_of_climbing() -> None:
+    s = step(first(0), 0, (SUPPORTER,), ACK, frozenset({"sup"}))
+    assert (s.rung, s.deadline_ms, s.recipients) == (1, ACK, {"sup"})
+    # A supporter of another room is not on rung 1.
+    s = step(first(0), 0, (SUPPORTER,), ACK, frozenset({"someone-else"}))
+    assert s.rung == 3
+
+
+def test_an_offline_supporter_is_not_a_recipient() -> None:
+    assert recipients(1, (ON_CALL,), frozenset({"sup"})) == {"oncall"}
