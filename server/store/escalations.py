@@ -170,7 +170,8 @@ class EscalationStore:
         for _, fields in entries:
             key = self._alert(fields[b"e"].decode())
             room, message = await call(self._r.hmget(key, "room", "msg"))
-            if room and message and (room.decode(), message.decode()) in erased:
+            # room "" is a support topic's alert (issue 13): falsy, yet erasable.
+            if room is not None and message and (room.decode(), message.decode()) in erased:
                 removed += int(await call(self._r.hdel(key, "k", "d")))
         return removed
 
