@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+# What staff see where a room's name would be, for the flag and alert of a ticket's topic
+# (typed in no room: filed under room "" and the ticket id).
+TOPIC_PLACE = "Support request"
 PRIORITIES = ("urgent", "concern", "normal")  # highest first; the queue's order
 # A person who wrote something alarming and then asks for one-to-one support within half
 # an hour is most likely asking about that: the ticket keeps the flag's priority.

@@ -28,6 +28,7 @@ from server.core.events import Banned, LexiconChanged, Muted, SendTo
 from server.core.messages import Plain, message_frame, unpack
 from server.core.people import Role
 from server.core.protocol import CloseCode, encode
+from server.core.triage import TOPIC_PLACE
 from server.crypto import KeyRing
 from server.services.crisis import Crisis
 from server.services.escalation import Auditor, Escalations
@@ -45,7 +46,6 @@ MAX_WARNING_CHARS = 1_000
 MAX_MUTE_MINUTES = 7 * 24 * 60  # a week; longer is a ban
 ACTIONS = {"dismiss": "dismissed", "resolve": "resolved", "warn": "warned", "mute": "muted",
            "ban": "banned", "escalate": "escalated", "remove": "removed"}  # fmt: skip
-TOPIC_ROOM_NAME = "Support request"  # a topic (kind `topic`) was typed in no room
 # Entry ids go into the audit log as targets, which take ids only (server/core/audit.py).
 ENTRY_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 WARNING_DEFAULT = (
@@ -131,7 +131,7 @@ class ReviewWeb:
             "id": item.id,
             "kind": item.kind,
             "room": None if topic else item.room,
-            "room_name": TOPIC_ROOM_NAME if topic else room_name,
+            "room_name": TOPIC_PLACE if topic else room_name,
             "message": None if topic else item.message,
             "label": item.label or None,
             "category": item.category or None,

@@ -166,7 +166,7 @@ async def test_an_urgent_topic_gives_resources_pages_and_heads_the_queue(
             break
     alert = await facilitator.expect("alert")
     assert alert["excerpt"] == URGENT and alert["room"] == ""
-    assert alert["room_name"] == "Private chat"
+    assert alert["room_name"] == "Support request"
     # The calm topic raised nothing.
     assert not [f for f in calm.frames if f["type"] == "notice"]
 
