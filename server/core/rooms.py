@@ -59,7 +59,7 @@ _ROLE_NOUNS = {
     "supporter": "a supporter",
     "facilitator": "a facilitator",
     "moderator": "a moderator",
-    "admin": "an administrator",
+    "admin": "an admin",
 }
 
 

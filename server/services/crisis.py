@@ -120,7 +120,9 @@ class Crisis:
 
     async def topic_stored(self, pid: str, ticket: str, text: str, assessment: Assessment) -> None:
         """A support request's topic read as urgent or concern: flag it, raise (or hold)
-        its alert. The caller has sent the resources and set the ticket's priority."""
+        its alert, once per ticket. The caller sent the resources and set the priority."""
+        if await self.review.flag_done("", ticket):
+            return  # asked again while waiting (a reconnect): this ticket's topic is filed
         self.metrics.flagged += 1
         category = assessment.category or ""
         if assessment.label == "urgent":
@@ -134,6 +136,7 @@ class Crisis:
         opened = {"evidence": list(assessment.evidence), "topic": text}
         sealed = self.keys.seal(json.dumps(opened, ensure_ascii=False).encode(), "flag", "", ticket)
         await self.review.add_flag("topic", "", ticket, assessment.label, category, sealed, pid)
+        await self.review.mark_flag_done("", ticket, self.settings.retention_seconds)
 
     # ---- the lexicon moderators change ----------------------------------------------------
 

@@ -120,9 +120,9 @@ class Desk:
         priority = ticket_priority(label, await crisis.recent_flags(pid), now_ms)
         found, created = await self.support.open_ticket(ticket, pid, now_ms, priority, topic)
         if assessment is not None and label != "none":
-            # Flagged under the ticket the words were sealed with: a repeat request answers
-            # the waiting ticket, but these words still reach a person.
-            await crisis.topic_stored(pid, ticket, text, assessment)
+            # Filed under the waiting ticket, once: the page asks again after every
+            # reconnect, and a retry after a failure here must still raise it.
+            await crisis.topic_stored(pid, found, text, assessment)
         if not created and priority != "normal":
             await self.support.raise_priority(pid, priority)
         conn.send(encode(with_ref(frames.queued(found), frame.ref)))

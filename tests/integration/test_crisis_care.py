@@ -200,6 +200,20 @@ async def test_asking_again_with_an_urgent_topic_lifts_the_waiting_ticket(
     assert await ask(person, URGENT) == ticket  # the same ticket waits
     while (await queued_item(supporter, ticket))["priority"] != "urgent":
         pass
+    # The page asks again after every reconnect: the topic is filed and raised once.
+    facilitator = await console(care_pair[0], "facilitator", on_call=True)
+    again = await connect(care_pair[0], person.cookie)
+    assert await ask(again, URGENT) == ticket
+    assert (await again.expect("notice"))["kind"] == "crisis_resources"
+    await facilitator.expect("alert")  # the first request's alert
+    await asyncio.sleep(0.8)
+    # (One alert: it may come again as the ladder repeats it, never as a second alert.)
+    assert len({f["escalation"] for f in facilitator.frames if f["type"] == "alert"}) == 1
+    env = care_pair[0].env
+    client = aioredis.Redis.from_url(env["PEERLINE_REDIS_URL"])
+    flags = await client.xrange(f"{env['PEERLINE_REDIS_PREFIX']}flags")
+    await client.aclose()
+    assert len([f for _, f in flags if f[b"msg"] == ticket.encode()]) == 1
 
 
 async def test_a_flag_in_the_half_hour_before_asking_sets_the_tickets_priority(
