@@ -78,6 +78,7 @@ export function showDetail(data) {
     ...metaRow("Reporter's reason", item.kind === "report" ? item.reason || "none given" : item.reason),
     ...metaRow("Writer", author || null),
     ...alerts.flatMap((a, i) => metaRow(alerts.length > 1 ? `Alert ${i + 1}` : "Alert", alertOutcome(a))),
+    ...metaRow("Alert", topic && item.label === "urgent" && !alerts.length ? "none raised: held (too many alerts from this person in an hour)" : null),
     ...metaRow("When", when(item.ts)),
     // `by` is the acting account's opaque id, not a name: the audit log has who; here, when.
     ...metaRow("Status", `${STATUS[status] || status}${item.at ? `, ${when(item.at)}` : ""}`),

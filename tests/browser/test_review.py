@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Participant, StaffAccount
-from tests.browser.test_console import log_in
+from tests.browser.test_console import ask_for_support, log_in
 from tests.browser.test_crisis import facilitator
 
 pytestmark = pytest.mark.browser
@@ -278,6 +278,31 @@ def test_a_crisis_resolved_with_who_took_its_alert(people: People, staff_account
     expect(item(reviewer, writer, words)).to_contain_text("Resolved")
     expect(page.locator("#action-done")).to_contain_text("Resolved")
     for person in (writer, taker, reviewer):
+        person.assert_only_app_requests()
+
+
+def test_a_flagged_support_topic_is_reviewed_without_a_room(
+    people: People, staff_account: Accounts
+) -> None:
+    writer = people(PHONE)
+    writer.accept()
+    topic = f"some days i wish i was dead {letters()}"
+    ask_for_support(writer, topic)
+    expect(writer.page.locator("#crisis-panel")).to_be_visible()  # resources at once
+
+    reviewer = moderator(people, staff_account)
+    page = reviewer.page
+    entry = page.locator("#items li button", has_text="Support topic")
+    expect(entry).to_have_count(1)
+    expect(entry).to_contain_text("Support request")
+    entry.click()
+    expect(page.locator("#detail-title")).to_have_text("Flagged support request topic")
+    expect(page.locator("#detail-meta")).to_contain_text(topic)
+    expect(page.locator("#context")).to_contain_text("there is no conversation")
+    expect(page.locator("#remove-choice")).to_be_hidden()
+    act(reviewer, "Dismiss", "a hard day, talking to a supporter")
+    expect(page.locator("#items-status")).to_contain_text("dismissed")
+    for person in (writer, reviewer):
         person.assert_only_app_requests()
 
 
