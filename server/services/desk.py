@@ -124,9 +124,9 @@ class Desk:
             # reconnect, and a retry after a failure here must still raise it.
             await crisis.topic_stored(pid, found, text, assessment)
         if not created and priority != "normal":
-            await self.support.raise_priority(pid, priority)
+            await self.raise_priority(pid, priority)  # asking again can only lift it
         conn.send(encode(with_ref(frames.queued(found), frame.ref)))
-        if created or priority != "normal":
+        if created:
             await self.announce_queue()
 
     async def cancel_support(self, conn: Connection, frame: CancelSupport) -> None:
