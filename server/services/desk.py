@@ -150,14 +150,20 @@ class Desk:
         participant is told who joined and in what role, the other staff also whether a
         crisis alert brought them. Once per person and room: another socket, tab or process
         finds the marker set (issue 13: nobody joins a private chat silently)."""
-        first, via_alert = await self.support.first_join(room, person.pid)
-        if not first:
-            return
         found = await self.support.direct_room(room)
         if found is None:
             return
+        first, via_alert = await self.support.first_join(room, person.pid)
+        if not first:
+            return
         to_participant, to_staff = staff_join_texts(person.name, person.role, took_alert=via_alert)
-        await self._to(found.pid, self._notice(room, "system", to_participant))
+        try:
+            await self._to(found.pid, self._notice(room, "system", to_participant))
+        except StoreUnavailable:
+            # Not told: the next join tries again (if Redis answers this at least).
+            with contextlib.suppress(StoreUnavailable):
+                await self.support.forget_join(room, person.pid)
+            raise
         for uid in sorted(found.staff - {person.pid}):
             await self._to(uid, self._notice(room, "system", to_staff))
 

@@ -307,6 +307,10 @@ class SupportStore:
         first, via_alert = await call(pipe.execute())
         return bool(first), bool(via_alert)
 
+    async def forget_join(self, room: str, uid: str) -> None:
+        """The announcement of this join failed: the next join makes it."""
+        await call(self._r.hdel(self._dm(room), f"a:{uid}"))
+
     async def mark_wrapup(self, room: str, uid: str) -> bool:
         """True the first time this staff member wraps this chat up."""
         return bool(await call(self._r.hsetnx(self._dm(room), f"w:{uid}", "1")))
