@@ -51,3 +51,23 @@ def decide_join(
     if not room.accepts_invite(invite):
         return JoinDecision(ErrorCode.INVITE_REQUIRED, "that invite code is not valid")
     return JoinDecision(remember_invite=True)
+
+
+# ---- staff joining a direct room (issue 13: nobody joins a private chat silently) ----------
+
+_ROLE_NOUNS = {
+    "supporter": "a supporter",
+    "facilitator": "a facilitator",
+    "moderator": "a moderator",
+    "admin": "an admin",
+}
+
+
+def staff_join_texts(name: str, role: str, *, took_alert: bool) -> tuple[str, str]:
+    """What the participant and what the other staff of a direct room read when a staff
+    member joins it for the first time: (participant text, staff text). Only the staff
+    learn that an alert brought them; the participant learns who they are and their role."""
+    who = f"{name}, {_ROLE_NOUNS.get(role, 'a staff member')},"
+    joined = f"{who} joined the chat"
+    staff = f"{who} took the crisis alert and joined the chat" if took_alert else joined
+    return joined, staff

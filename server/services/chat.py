@@ -183,7 +183,7 @@ class Conversation:
             case OnCall():
                 await self.ctx.escalations.on_call(self.conn, frame)
             case RequestSupport():
-                await desk.request_support(self.conn, frame)
+                await desk.request_support(self.conn, frame, self.ctx.crisis)
             case CancelSupport():
                 await desk.cancel_support(self.conn, frame)
             case Feedback():
@@ -240,6 +240,8 @@ class Conversation:
             view.closed = closed
         if direct and not person.is_participant:
             self.conn.send(await self.ctx.desk.notes_frame(room))
+            if not closed:
+                await self._announce(room)
         # The join has happened; a presence count that cannot be had now is not an error
         # for it (the next change, or the 30 s refresh, brings the count).
         try:
@@ -247,6 +249,14 @@ class Conversation:
         except StoreUnavailable:
             return
         self.conn.send(encode(frames.presence(room, count)))
+
+    async def _announce(self, room: str) -> None:
+        # Issue 13: the participant learns who joined. The join itself has happened, so an
+        # outage here is logged, not answered as an error of the join.
+        try:
+            await self.ctx.desk.announce_join(self.conn.person, room)
+        except StoreUnavailable:
+            log.error("could not announce staff %s joining a direct room", self.conn.person.pid)
 
     async def _may_join_group(self, frame: Join) -> bool:
         person = self.conn.person

@@ -96,18 +96,51 @@ class Crisis:
         if assessment.label in ("urgent", "concern"):
             # Issue 13: silence after a flag becomes an alert (services/pager.py).
             await self.escalations.watch_silence(pid, room, message, category)
+        await self.review.note_flag(pid, assessment.label, int(self.clock() * 1000))
         # Last: a failure above leaves this unset, so the client's resend does it all again.
         await self.review.mark_flag_done(room, message, self.settings.retention_seconds)
 
-    async def forget(self, ids_by_room: dict[str, list[str]]) -> None:
-        """An erasure: the flags and alert excerpts that quote those messages go too (the
-        escalation records stay, without content)."""
+    async def forget(self, ids_by_room: dict[str, list[str]], pid: str = "") -> None:
+        """An erasure: the flags and alert excerpts that quote those messages, or the
+        person's support topics (`pid`), go too (the escalation records stay, without
+        content)."""
         erased = {(room, message) for room, ids in ids_by_room.items() for message in ids}
+        if pid:
+            erased |= {("", ticket) for ticket in await self.review.forget_topics(pid)}
         if not erased:
             return
         await self.review.forget_flags(erased)
         await self.escalations.esc.forget_excerpts_of(erased)
         await self.escalations.forget_silences(erased)
+
+    # ---- support topics (issue 13) --------------------------------------------------------
+    # A topic has no room and no message id: its flag (kind `topic`) and alert are filed
+    # under room "" and the ticket id it was sealed with, and the flag keeps the person's id
+    # (moderators' actions and erasure need it; no message record can give it).
+
+    async def recent_flags(self, pid: str) -> dict[str, int]:
+        """{label: ms} of this person's latest flagged messages (kept RECENT_FLAG_SECONDS)."""
+        return await self.review.recent_flags(pid)
+
+    async def topic_stored(self, pid: str, ticket: str, text: str, assessment: Assessment) -> None:
+        """A support request's topic read as urgent or concern: flag it, raise (or hold)
+        its alert, once per ticket. The caller sent the resources and set the priority."""
+        if await self.review.flag_done("", ticket):
+            return  # asked again while waiting (a reconnect): this ticket's topic is filed
+        self.metrics.flagged += 1
+        category = assessment.category or ""
+        if assessment.label == "urgent":
+            raised = await self.store.count_recent(f"esc:{pid}", ALERT_WINDOW_SECONDS)
+            if raised > ALERTS_PER_HOUR:
+                self.metrics.alerts_held += 1
+                log.warning("crisis alert for a topic held for review: hourly limit reached")
+            else:
+                await self.escalations.raise_alert("", ticket, text, category)
+                self.metrics.alerts_raised += 1
+        opened = {"evidence": list(assessment.evidence), "topic": text}
+        sealed = self.keys.seal(json.dumps(opened, ensure_ascii=False).encode(), "flag", "", ticket)
+        await self.review.add_flag("topic", "", ticket, assessment.label, category, sealed, pid)
+        await self.review.mark_flag_done("", ticket, self.settings.retention_seconds)
 
     # ---- the lexicon moderators change ----------------------------------------------------
 

@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
 
@@ -37,7 +37,8 @@ from server.core.protocol import (
     encode,
     with_ref,
 )
-from server.core.rooms import DIRECT_ROOM_PREFIX
+from server.core.rooms import DIRECT_ROOM_PREFIX, staff_join_texts
+from server.core.triage import ticket_priority
 from server.crypto import KeyRing
 from server.store import Store, StoreUnavailable
 from server.store.accounts import StaffStore
@@ -45,13 +46,15 @@ from server.store.support import DirectRoom, SupportStore
 from server.ws.connection import Connection
 from server.ws.hub import Hub
 
+if TYPE_CHECKING:
+    from server.services.crisis import Crisis
+
 log = logging.getLogger(__name__)
 
 QUEUE_COALESCE_SECONDS = 0.05  # a burst of queue changes becomes one read and one frame
 FEEDBACK_TEXT = "Your supporter ended this chat. If you like, tell us how it went."
 TRANSFER_TEXT = "Your chat is being passed to another supporter; they will see it here."
 LEFT_TEXT = "The participant has left (Quick Exit or erase). You can end this chat."
-JOINED_TEXT = "A supporter has joined this chat."
 
 
 class Desk:
@@ -102,14 +105,26 @@ class Desk:
 
     # ---- participant frames ---------------------------------------------------------------
 
-    async def request_support(self, conn: Connection, frame: RequestSupport) -> None:
-        ticket = "t-" + new_id()
-        topic = None
-        if frame.topic and frame.topic.strip():
-            topic = self.keys.seal(frame.topic.strip().encode(), "ticket", ticket)
-        found, created = await self.support.open_ticket(
-            ticket, conn.person.pid, self._now_ms(), "normal", topic
-        )
+    async def request_support(
+        self, conn: Connection, frame: RequestSupport, crisis: Crisis
+    ) -> None:
+        """The topic is read like a message (resources at once, a flag, an alert when
+        urgent); it and the person's flags of the last half hour set the ticket's priority."""
+        pid, ticket, now_ms = conn.person.pid, "t-" + new_id(), self._now_ms()
+        text = frame.topic.strip() if frame.topic else ""
+        topic = self.keys.seal(text.encode(), "ticket", ticket) if text else None
+        assessment = crisis.assess(text) if text else None
+        label = assessment.label if assessment is not None else "none"
+        if label != "none":
+            conn.send(crisis.notice(""))  # DESIGN promise 2: before anything else
+        priority = ticket_priority(label, await crisis.recent_flags(pid), now_ms)
+        found, created = await self.support.open_ticket(ticket, pid, now_ms, priority, topic)
+        if assessment is not None and label != "none":
+            # Filed under the waiting ticket, once: the page asks again after every
+            # reconnect, and a retry after a failure here must still raise it.
+            await crisis.topic_stored(pid, found, text, assessment)
+        if not created and priority != "normal":
+            await self.raise_priority(pid, priority)  # asking again can only lift it
         conn.send(encode(with_ref(frames.queued(found), frame.ref)))
         if created:
             await self.announce_queue()
@@ -127,7 +142,30 @@ class Desk:
             await self.announce_queue()
 
     async def add_member(self, room: str, uid: str) -> None:
-        await self.support.add_staff(room, uid)
+        """The person who took a crisis alert from this direct room becomes a member."""
+        await self.support.add_staff(room, uid, via_alert=True)
+
+    async def announce_join(self, person: Person, room: str) -> None:
+        """A staff member's first join of a direct room since they became a member: the
+        participant is told who joined and in what role, the other staff also whether a
+        crisis alert brought them. Once per person and room: another socket, tab or process
+        finds the marker set (issue 13: nobody joins a private chat silently)."""
+        found = await self.support.direct_room(room)
+        if found is None:
+            return
+        first, via_alert = await self.support.first_join(room, person.pid)
+        if not first:
+            return
+        to_participant, to_staff = staff_join_texts(person.name, person.role, took_alert=via_alert)
+        try:
+            await self._to(found.pid, self._notice(room, "system", to_participant))
+        except StoreUnavailable:
+            # Not told: the next join tries again (if Redis answers this at least).
+            with contextlib.suppress(StoreUnavailable):
+                await self.support.forget_join(room, person.pid)
+            raise
+        for uid in sorted(found.staff - {person.pid}):
+            await self._to(uid, self._notice(room, "system", to_staff))
 
     async def participant_left(self, pid: str, *, erase: bool = False) -> None:
         """Quick Exit or erase: out of the queue, and their supporters are told; on erase,
@@ -168,8 +206,8 @@ class Desk:
         conn.send(encode(with_ref(assigned, frame.ref)))
         if room == fresh:
             await self._to(pid, frames.assigned(room))
-        else:  # a chat that went back to the queue: the participant is already in it
-            await self._to(pid, self._notice(room, "system", JOINED_TEXT))
+        # A chat that went back to the queue: the participant is already in it, and learns
+        # who took it over when they join (announce_join).
         log.info("ticket claimed by staff %s", conn.person.pid)
         await self.announce_queue()
 

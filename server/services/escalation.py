@@ -30,6 +30,7 @@ from server.core.pages import REASON_MESSAGE, silence_due_ms
 from server.core.people import Person
 from server.core.protocol import AckAlert, ErrorCode, OnCall, Refusal, encode, with_ref
 from server.core.rooms import DIRECT_ROOM_PREFIX
+from server.core.triage import TOPIC_PLACE
 from server.crypto import KeyRing
 from server.store import Store, StoreUnavailable
 from server.store.accounts import StaffStore
@@ -241,7 +242,7 @@ class Escalations:
             frames.alert(
                 alert.escalation,
                 alert.room,
-                program_room.name if program_room else "Private chat",
+                program_room.name if program_room else _place(alert.room),
                 excerpt,
                 alert.category,
                 alert.deadline_ms,
@@ -298,3 +299,7 @@ class Escalations:
         conn.send(encode(with_ref(frames.on_call(frame.on), frame.ref)))
         action = "on_call.on" if frame.on else "on_call.off"
         await self.audit.record(conn.person.pid, action, conn.person.pid)
+
+
+def _place(room: str) -> str:
+    return "Private chat" if room else TOPIC_PLACE  # room "": a support request's topic

@@ -13,6 +13,8 @@ Keys (P = prefix):
   metadata is a record.
 - `P esc:open` set of escalations not yet taken.
 - `P oncall` set of facilitators on call.
+- `P e:m:{room}:<msg>` set of the escalations raised for one message (room "" and a ticket
+  id for a support topic), so review can show what became of each (issue 13).
 """
 
 from __future__ import annotations
@@ -54,6 +56,23 @@ class Escalation:
     stream_id: str
     taken_by: str
     reason: str = "message"  # issue 13: "message" or "silence"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertOutcome:
+    escalation: str
+    created_ms: int
+    taken_by: str  # staff id, "" while nobody took it
+    taken_ms: int  # 0 while nobody took it
+    paged_ms: int  # 0: not paged out of band
+
+
+def _ms(raw: bytes | None) -> int:
+    """A time field read defensively: absent, empty or not a number counts as 0."""
+    try:
+        return int(raw) if raw else 0
+    except ValueError:
+        return 0
 
 
 class EscalationStore:
@@ -105,6 +124,7 @@ class EscalationStore:
             },
         )
         pipe.sadd(self._k.open_escalations, escalation)
+        pipe.sadd(self._k.escalations_of(room, message), escalation)
         pipe.xadd(self._stream, {"e": escalation})
         results = await call(pipe.execute())
         await call(self._r.hset(key, "sid", results[-1]))
@@ -156,7 +176,8 @@ class EscalationStore:
         for _, fields in entries:
             key = self._alert(fields[b"e"].decode())
             room, message = await call(self._r.hmget(key, "room", "msg"))
-            if room and message and (room.decode(), message.decode()) in erased:
+            # room "" is a support topic's alert (issue 13): falsy, yet erasable.
+            if room is not None and message and (room.decode(), message.decode()) in erased:
                 removed += int(await call(self._r.hdel(key, "k", "d")))
         return removed
 
@@ -170,6 +191,33 @@ class EscalationStore:
             pipe.hdel(self._alert(fields[b"e"].decode()), "k", "d")
         removed = await call(pipe.execute()) if entries else []
         return sum(1 for r in removed if r)
+
+    # ---- outcomes, for review (issue 13) -------------------------------------------------
+
+    async def outcomes_of(self, room: str, message: str) -> list[AlertOutcome]:
+        """What became of each alert raised for this message, oldest first. `paged_ms` is
+        written by out-of-band paging; a record without it was not paged out of band."""
+        ids = sorted(
+            e.decode() for e in await call(self._r.smembers(self._k.escalations_of(room, message)))
+        )
+        if not ids:
+            return []
+        pipe = self._r.pipeline(transaction=False)
+        for escalation in ids:
+            pipe.hmget(self._alert(escalation), "created", "taken", "taken_at", "paged_ms")
+        found = await call(pipe.execute())
+        outcomes = [
+            AlertOutcome(
+                escalation=escalation,
+                created_ms=_ms(created),
+                taken_by=taken.decode() if taken else "",
+                taken_ms=_ms(taken_at),
+                paged_ms=_ms(paged),
+            )
+            for escalation, (created, taken, taken_at, paged) in zip(ids, found, strict=True)
+            if created is not None
+        ]
+        return sorted(outcomes, key=lambda o: o.created_ms)
 
     # ---- the consumer group ---------------------------------------------------------------
 

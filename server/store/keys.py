@@ -198,3 +198,13 @@ class KeySpace:
     @property
     def audit_head(self) -> str:
         return f"{self.prefix}audit:head"
+
+    # ---- issue 13: recent flags, alerts by message (review.py, escalations.py) ------------
+
+    def recent_flags(self, person: str) -> str:
+        """When this participant's messages were last flagged, per label (ticket priority)."""
+        return f"{self.prefix}rf:{person}"
+
+    def escalations_of(self, room: str, message: str) -> str:
+        """The escalations raised for one message (or, with room "", one ticket's topic)."""
+        return f"{self.prefix}e:m:{{{room}}}:{message}"

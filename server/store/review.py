@@ -2,8 +2,12 @@
 mutes, bans, and the lexicon changes moderators made.
 
 Keys (P = prefix):
-- `P flags` stream: kind (`flag` or `held`), room, msg, label, cat, k/d (the evidence
-  phrases as sealed JSON, associated data `flag`, room, message id). Trimmed with content.
+- `P flags` stream: kind (`flag`, `held` or `topic`), room, msg, label, cat, k/d (the
+  evidence phrases as sealed JSON, associated data `flag`, room, message id). A `topic`
+  (a support request's topic, issue 13) has room "", the ticket id as msg, pid (the
+  person), and seals {"evidence", "topic"}. Trimmed with content.
+- `P rf:<pid>` hash: label -> ms of the person's latest flagged message with that label;
+  gone RECENT_FLAG_SECONDS after the last one (it lifts a ticket asked for soon after).
 - `P reports` stream (written by the chat): room, message, k/d (the reason, sealed).
 - `P rv` hash: item id -> JSON {status, by (staff id), at (ms)}. Item ids are `f-<stream id>`
   for flags and held alerts, `r-<stream id>` for reports.
@@ -19,6 +23,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from server.core.triage import RECENT_FLAG_SECONDS
 from server.store import StoredMessage, format_id, parse_id
 from server.store.keys import KeySpace
 from server.store.redis import call
@@ -29,7 +34,7 @@ ITEMS_SHOWN = 500  # per stream: the review list is for what is current, not an 
 @dataclass(frozen=True, slots=True)
 class Item:
     id: str
-    kind: str  # flag, held or report
+    kind: str  # flag, held, topic or report
     room: str
     message: str
     label: str
@@ -40,6 +45,7 @@ class Item:
     status: str = "open"
     by: str = ""
     at: int = 0
+    pid: str = ""  # topics only: whose request it was
 
 
 class ReviewStore:
@@ -58,6 +64,7 @@ class ReviewStore:
         label: str,
         category: str,
         sealed: tuple[str, bytes],
+        pid: str = "",
     ) -> str:
         fields = {
             "kind": kind,
@@ -68,6 +75,8 @@ class ReviewStore:
             "k": sealed[0],
             "d": sealed[1],
         }
+        if pid:
+            fields["pid"] = pid
         stream_id = await call(self._r.xadd(self._k.flags, fields))  # type: ignore[arg-type]
         return "f-" + str(stream_id.decode())
 
@@ -149,6 +158,31 @@ class ReviewStore:
         trimmed = await call(self._r.xtrim(self._k.flags, minid=min_id, approximate=False))
         return int(trimmed)
 
+    async def forget_topics(self, pid: str) -> list[str]:
+        """An erasure: the person's topic flags and recent-flag times go; returns the
+        tickets those topics were filed under (their alerts lose the excerpt too)."""
+        entries = await call(self._r.xrange(self._k.flags))
+        doomed = [(sid, f) for sid, f in entries if f.get(b"pid") == pid.encode()]
+        pipe = self._r.pipeline(transaction=False)
+        if doomed:
+            pipe.xdel(self._k.flags, *[sid for sid, _ in doomed])
+        pipe.delete(self._k.recent_flags(pid))
+        await call(pipe.execute())
+        return [f[b"msg"].decode() for _, f in doomed]
+
+    # ---- recent flags of a person (a ticket's priority, issue 13) -------------------------
+
+    async def note_flag(self, pid: str, label: str, now_ms: int) -> None:
+        key = self._k.recent_flags(pid)
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hset(key, label, now_ms)
+        pipe.expire(key, RECENT_FLAG_SECONDS)
+        await call(pipe.execute())
+
+    async def recent_flags(self, pid: str) -> dict[str, int]:
+        found = await call(self._r.hgetall(self._k.recent_flags(pid)))
+        return {k.decode(): int(v) for k, v in found.items()}
+
     # ---- sanctions ------------------------------------------------------------------------
 
     async def mute(self, pid: str, until_ms: int, now_ms: int) -> None:
@@ -190,6 +224,7 @@ def _flag(sid: bytes, f: dict[bytes, bytes]) -> Item:
         ts=_ts(sid),
         key_id=f[b"k"].decode(),
         blob=f[b"d"],
+        pid=f.get(b"pid", b"").decode(),
     )
 
 

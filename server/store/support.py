@@ -8,7 +8,8 @@ Keys (P = prefix):
   participant waits on.
 - `P dm:<room>` hash: p (participant id), pr (priority), s:<staff id> = 1 current member or
   0 former member, ended (ms), fb (feedback given), w:<staff id> (wrapped up), tt/tk/td
-  (the topic, sealed under the ticket id tt). `P my:<person id>` set of the person's
+  (the topic, sealed under the ticket id tt), a:<staff id> (their joining was announced),
+  x:<staff id> (they came in by taking a crisis alert). `P my:<person id>` set of the person's
   direct rooms that have not ended. `P dms` set of direct rooms (for the purge job).
 - `P notes:{room}` stream of staff notes: i (note id), k, d (sealed JSON). Apart from
   messages, so no participant path (history, erase, export) can reach them.
@@ -253,6 +254,7 @@ class SupportStore:
     async def hand_over(self, room: str, from_uid: str, to_uid: str) -> None:
         pipe = self._r.pipeline(transaction=True)
         pipe.hset(self._dm(room), mapping={f"s:{from_uid}": "0", f"s:{to_uid}": "1"})
+        pipe.hdel(self._dm(room), f"a:{from_uid}", f"x:{from_uid}")  # back later: announced
         pipe.srem(self._mine(from_uid), room)
         pipe.sadd(self._mine(to_uid), room)
         await call(pipe.execute())
@@ -260,6 +262,7 @@ class SupportStore:
     async def step_out(self, room: str, uid: str) -> None:
         pipe = self._r.pipeline(transaction=True)
         pipe.hset(self._dm(room), f"s:{uid}", "0")
+        pipe.hdel(self._dm(room), f"a:{uid}", f"x:{uid}")  # back later: announced again
         pipe.srem(self._mine(uid), room)
         await call(pipe.execute())
 
@@ -286,11 +289,27 @@ class SupportStore:
         )
         return moved
 
-    async def add_staff(self, room: str, uid: str) -> None:
+    async def add_staff(self, room: str, uid: str, *, via_alert: bool = False) -> None:
         pipe = self._r.pipeline(transaction=True)
         pipe.hset(self._dm(room), f"s:{uid}", "1")
+        if via_alert:
+            pipe.hset(self._dm(room), f"x:{uid}", "1")
         pipe.sadd(self._mine(uid), room)
         await call(pipe.execute())
+
+    async def first_join(self, room: str, uid: str) -> tuple[bool, bool]:
+        """(whether this is the staff member's first join of the room since they became a
+        member, whether a crisis alert brought them). HSETNX decides it once, across every
+        socket and process of theirs."""
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hsetnx(self._dm(room), f"a:{uid}", "1")
+        pipe.hexists(self._dm(room), f"x:{uid}")
+        first, via_alert = await call(pipe.execute())
+        return bool(first), bool(via_alert)
+
+    async def forget_join(self, room: str, uid: str) -> None:
+        """The announcement of this join failed: the next join makes it."""
+        await call(self._r.hdel(self._dm(room), f"a:{uid}"))
 
     async def mark_wrapup(self, room: str, uid: str) -> bool:
         """True the first time this staff member wraps this chat up."""

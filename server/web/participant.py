@@ -134,7 +134,7 @@ class Web:
         await self._cancel_support(session.pid, erase=True)
         erasure = await self.ctx.store.erase(digest, session.pid)
         # Flags and alert excerpts quote the erased words: they go with them.
-        await self.ctx.crisis.forget(erasure.ids_by_room)
+        await self.ctx.crisis.forget(erasure.ids_by_room, session.pid)
         self.ctx.metrics.erasures += 1
         return self.forget_device()
 

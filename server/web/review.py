@@ -1,6 +1,7 @@
-"""Moderator review over HTTP: flagged messages, held alerts and reports with their context;
-dismiss, warn, mute, ban, escalate, remove the message; the lexicon moderators can change
-without a restart.
+"""Moderator review over HTTP: flagged messages, flagged support topics, held alerts and
+reports with their context and what became of their alerts; dismiss (a false alarm),
+resolve (a real crisis, handled), warn, mute, ban, escalate, remove the message; the
+lexicon moderators can change without a restart.
 
 Every view and every action is written to the audit log first (who, what, which item, when,
 why; never content): no audit record, no access. Moderators see flagged items and their
@@ -27,6 +28,7 @@ from server.core.events import Banned, LexiconChanged, Muted, SendTo
 from server.core.messages import Plain, message_frame, unpack
 from server.core.people import Role
 from server.core.protocol import CloseCode, encode
+from server.core.triage import TOPIC_PLACE
 from server.crypto import KeyRing
 from server.services.crisis import Crisis
 from server.services.escalation import Auditor, Escalations
@@ -42,8 +44,8 @@ CONTEXT_MESSAGES = 5  # before and after the flagged one (issue 4)
 MAX_REASON_CHARS = 500
 MAX_WARNING_CHARS = 1_000
 MAX_MUTE_MINUTES = 7 * 24 * 60  # a week; longer is a ban
-ACTIONS = {"dismiss": "dismissed", "warn": "warned", "mute": "muted", "ban": "banned",
-           "escalate": "escalated", "remove": "removed"}  # fmt: skip
+ACTIONS = {"dismiss": "dismissed", "resolve": "resolved", "warn": "warned", "mute": "muted",
+           "ban": "banned", "escalate": "escalated", "remove": "removed"}  # fmt: skip
 # Entry ids go into the audit log as targets, which take ids only (server/core/audit.py).
 ENTRY_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 WARNING_DEFAULT = (
@@ -106,8 +108,8 @@ class ReviewWeb:
         items = await self.review.items()
         if which == "open":
             items = [i for i in items if i.status == "open"]
-        # Held alerts first (a person who may be in danger), then newest first.
-        items.sort(key=lambda i: (i.kind != "held" or i.status != "open", -i.ts))
+        # Held alerts and urgent topics first (a person who may be in danger), then newest.
+        items.sort(key=lambda i: (not _first(i), -i.ts))
         await self.audit.record(found.account.uid, "review.list", which)
         names = await self._names({i.by for i in items if i.by})
         return JSONResponse({"items": [self._summary(i, names) for i in items]})
@@ -123,12 +125,14 @@ class ReviewWeb:
 
     def _summary(self, item: Item, names: dict[str, str] | None = None) -> dict[str, Any]:
         program_room = self.staff_web.settings.program.room(item.room)
+        topic = item.kind == "topic"
+        room_name = program_room.name if program_room else "Private chat"
         body: dict[str, Any] = {
             "id": item.id,
             "kind": item.kind,
-            "room": item.room,
-            "room_name": program_room.name if program_room else "Private chat",
-            "message": item.message,
+            "room": None if topic else item.room,
+            "room_name": TOPIC_PLACE if topic else room_name,
+            "message": None if topic else item.message,
             "label": item.label or None,
             "category": item.category or None,
             "ts": item.ts,
@@ -136,7 +140,27 @@ class ReviewWeb:
         }
         if item.by:
             body.update(by=item.by, by_name=(names or {}).get(item.by, ""), at=item.at)
+        if topic:
+            body["ticket"] = item.message
         return body
+
+    async def _alerts(self, item: Item) -> list[dict[str, Any]]:
+        """What became of each alert raised for the item: who took it and when, and whether
+        it was paged out of band."""
+        outcomes = await self.escalations.esc.outcomes_of(item.room, item.message)
+        names = await self._names({o.taken_by for o in outcomes if o.taken_by})
+        return [
+            {
+                "escalation": o.escalation,
+                "raised": o.created_ms,
+                "taken_by": o.taken_by or None,
+                "taken_by_name": names.get(o.taken_by) if o.taken_by else None,
+                "taken_at": o.taken_ms or None,
+                "paged": bool(o.paged_ms),
+                "paged_at": o.paged_ms or None,
+            }
+            for o in outcomes
+        ]
 
     async def item(self, request: Request) -> Response:
         found = await self._moderator(request)
@@ -146,17 +170,35 @@ class ReviewWeb:
         if item is None:
             return error(404, "not_found", "no such item")
         await self.audit.record(found.account.uid, "review.view", item.id, room=item.room)
-        before, itself, after = await self.review.around(item.room, item.message, CONTEXT_MESSAGES)
-        shown = [*before, *([itself] if itself else []), *after]
-        context = [f for f in (self._frame(m) for m in shown) if f]
+        context: list[dict[str, Any]] = []
+        if item.kind != "topic":  # a topic was typed in no room: there is no conversation
+            before, itself, after = await self.review.around(
+                item.room, item.message, CONTEXT_MESSAGES
+            )
+            shown = [*before, *([itself] if itself else []), *after]
+            context = [f for f in (self._frame(m) for m in shown) if f]
         detail = self._summary(item, await self._names({item.by} if item.by else set()))
         detail["evidence"], detail["reason"] = self._opened(item)
-        return JSONResponse({"item": detail, "context": context, "target": item.message})
+        if item.kind == "topic":
+            detail["topic"] = self._topic(item)
+        detail["alerts"] = await self._alerts(item)
+        target = None if item.kind == "topic" else item.message
+        return JSONResponse({"item": detail, "context": context, "target": target})
+
+    def _topic(self, item: Item) -> str | None:
+        try:
+            opened = self.keys.open(item.key_id, item.blob, "flag", "", item.message)
+            return str(json.loads(opened)["topic"])
+        except (InvalidTag, KeyError, ValueError, TypeError):
+            return None
 
     def _opened(self, item: Item) -> tuple[list[str], str | None]:
         if not item.blob:
             return [], None
         try:
+            if item.kind == "topic":
+                opened = self.keys.open(item.key_id, item.blob, "flag", "", item.message)
+                return [str(e) for e in json.loads(opened)["evidence"]], None
             if item.kind == "report":
                 reason = self.keys.open(item.key_id, item.blob, "report", item.room, item.message)
                 return [], reason.decode() or None
@@ -201,10 +243,13 @@ class ReviewWeb:
         item = await self.review.item(request.path_params["item"])
         if item is None:
             return error(404, "not_found", "no such item")
-        message = await self.store.message(item.room, item.message)
-        author = self._author(message)
+        topic = item.kind == "topic"
+        message = None if topic else await self.store.message(item.room, item.message)
+        author = (item.pid or None) if topic else self._author(message)
         if action in ("warn", "mute", "ban") and author is None:
             return error(400, "bad_request", "the message is gone, or was not a participant's")
+        if action == "remove" and topic:
+            return error(400, "bad_request", "a support topic is not a message in a room")
         if action == "remove" and message is None:
             return error(400, "bad_request", "the message is gone already")
         uid, now = login.account.uid, self.clock()
@@ -227,6 +272,8 @@ class ReviewWeb:
             # A human decided: no hourly cap applies.
             text_of = self._frame(message) if message else None
             excerpt = str(text_of["text"]) if text_of else "(see the room)"
+            if topic:
+                excerpt = self._topic(item) or "(the topic cannot be read)"
             await self.escalations.raise_alert(item.room, item.message, excerpt, item.category)
         status = ACTIONS[action]
         await self.review.set_status(item.id, status, uid, int(now * 1000))
@@ -293,3 +340,9 @@ class ReviewWeb:
 
     def _on_lexicon(self, event: LexiconChanged) -> None:
         self.hub.spawn(self.crisis.reload_lexicon())
+
+
+def _first(item: Item) -> bool:
+    """Open items about a person who may be in danger now, listed before the rest."""
+    danger = item.kind == "held" or (item.kind == "topic" and item.label == "urgent")
+    return danger and item.status == "open"

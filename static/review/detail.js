@@ -23,6 +23,13 @@ function metaRow(term, value) {
   return [el("dt", { text: term }), el("dd", { text: String(value) })];
 }
 
+/** What became of one alert: who took it and when, and whether it was paged out of band. */
+export function alertOutcome(alert) {
+  const taken = alert.taken_at ? `Taken by ${String(alert.taken_by_name || "a former staff member")}, ${when(alert.taken_at)}` : "Not taken yet";
+  const paged = alert.paged ? `paged: yes${alert.paged_at ? `, ${when(alert.paged_at)}` : ""}` : "paged: no";
+  return `${taken} · ${paged}`;
+}
+
 function contextItem(message, isTarget, kind) {
   const from = message.from && typeof message.from === "object" ? message.from : {};
   const role = ROLE_WORDS[from.role] || "";
@@ -55,18 +62,23 @@ export function showDetail(data) {
   current = { item, context, target, author };
 
   const kind = KIND[item.kind] || "Item";
-  byId("detail-title").textContent = `${kind} message in ${roomText(item)}`;
+  const topic = item.kind === "topic";
+  byId("detail-title").textContent = topic ? "Flagged support request topic" : `${kind} message in ${roomText(item)}`;
   byId("detail-empty").hidden = true;
   byId("detail-body").hidden = false;
 
   const evidence = Array.isArray(item.evidence) ? item.evidence.map(String).filter(Boolean) : [];
   const status = String(item.status || "open");
+  const alerts = Array.isArray(item.alerts) ? item.alerts.filter((a) => a && typeof a === "object") : [];
   byId("detail-meta").replaceChildren(
+    ...metaRow("Topic", topic ? item.topic || "(cannot be read)" : null),
     ...metaRow("Level", item.kind === "held" ? "urgent (alert held: too many alerts from this person in an hour)" : item.label),
     ...metaRow("Category", CATEGORY[item.category] || item.category),
     ...metaRow("Matched", evidence.length ? evidence.join(" · ") : null),
     ...metaRow("Reporter's reason", item.kind === "report" ? item.reason || "none given" : item.reason),
     ...metaRow("Writer", author || null),
+    ...alerts.flatMap((a, i) => metaRow(alerts.length > 1 ? `Alert ${i + 1}` : "Alert", alertOutcome(a))),
+    ...metaRow("Alert", topic && item.label === "urgent" && !alerts.length ? "none raised: held (too many alerts from this person in an hour)" : null),
     ...metaRow("When", when(item.ts)),
     // `by` is the acting account's opaque id, not a name: the audit log has who; here, when.
     ...metaRow("Status", `${STATUS[status] || status}${item.at ? `, ${when(item.at)}` : ""}`),
@@ -74,7 +86,11 @@ export function showDetail(data) {
 
   const list = byId("context");
   list.replaceChildren(...context.map((m) => contextItem(m, String(m.id) === target, item.kind)));
-  if (!targetMessage) {
+  byId("context-title").hidden = topic;
+  byId("remove-choice").hidden = topic; // a topic is no message in a room
+  if (topic) {
+    list.append(el("li", { className: "msg system", text: "Typed as the topic of a support request, in no room: there is no conversation around it." }));
+  } else if (!targetMessage) {
     list.append(el("li", { className: "msg system", text: "The message itself is no longer stored (erased by its writer, or past retention)." }));
   }
 
@@ -97,8 +113,9 @@ export function clearDetail() {
 }
 
 function chosenAction() {
+  // Nothing is chosen until the moderator chooses: a default would decide for them.
   const checked = document.querySelector("input[name=action]:checked");
-  return checked ? checked.value : "dismiss";
+  return checked ? checked.value : "";
 }
 
 function showFields() {
@@ -106,13 +123,13 @@ function showFields() {
   byId("warn-field").hidden = action !== "warn";
   byId("mute-field").hidden = action !== "mute";
   byId("action-submit").textContent =
-    { dismiss: "Dismiss", warn: "Send warning", mute: "Mute", ban: "Ban…", escalate: "Escalate", remove: "Remove message" }[action] || "Apply";
+    { dismiss: "Dismiss", resolve: "Resolve", warn: "Send warning", mute: "Mute", ban: "Ban…", escalate: "Escalate", remove: "Remove message" }[action] || "Apply";
   byId("action-submit").classList.toggle("btn-danger", action === "ban");
   byId("action-submit").classList.toggle("btn-primary", action !== "ban");
 }
 
 export function resetForm() {
-  for (const input of document.querySelectorAll("input[name=action]")) input.checked = input.value === "dismiss";
+  for (const input of document.querySelectorAll("input[name=action]")) input.checked = false;
   byId("warn-text").value = DEFAULT_WARNING;
   byId("mute-minutes").value = "60";
   byId("mute-preset").value = "";
@@ -125,6 +142,7 @@ export function resetForm() {
 /** The action the form describes, or {error, focus} when something is missing. */
 export function readAction() {
   const action = chosenAction();
+  if (!action) return { error: "Choose an action.", focus: document.querySelector("input[name=action]") };
   const reason = byId("action-reason").value.trim();
   if (!reason) return { error: "Give a reason: it goes into the audit log.", focus: byId("action-reason") };
   if (reason.length > 500) return { error: "The reason is at most 500 characters.", focus: byId("action-reason") };

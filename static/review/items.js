@@ -7,7 +7,9 @@ import { CATEGORY, KIND, STATUS, roomText, when } from "./words.js";
 export function sortItems(items) {
   const list = (Array.isArray(items) ? items : []).filter((i) => i && typeof i === "object" && i.id !== undefined);
   // Stable: the server's order (newest first) is kept inside each group.
-  return [...list.filter((i) => i.kind === "held"), ...list.filter((i) => i.kind !== "held")];
+  // Urgent support topics too: a person who may be in danger now, waiting in the queue.
+  const first = (i) => i.kind === "held" || (i.kind === "topic" && i.label === "urgent");
+  return [...list.filter(first), ...list.filter((i) => !first(i))];
 }
 
 const MESSAGE_ID = /^\d{1,15}-\d{1,15}$/;

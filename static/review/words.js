@@ -1,10 +1,11 @@
 // Words for the review page's codes, shared by the list and the detail view.
 
-export const KIND = { held: "Held alert", flag: "Flagged", report: "Reported" };
+export const KIND = { held: "Held alert", flag: "Flagged", topic: "Support topic", report: "Reported" };
 
 export const STATUS = {
   open: "Open",
   dismissed: "Dismissed",
+  resolved: "Resolved",
   warned: "Warned",
   muted: "Muted",
   banned: "Banned",

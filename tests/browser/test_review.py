@@ -22,7 +22,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Participant, StaffAccount
-from tests.browser.test_console import log_in
+from tests.browser.test_console import ask_for_support, log_in
+from tests.browser.test_crisis import facilitator
 
 pytestmark = pytest.mark.browser
 
@@ -135,7 +136,11 @@ def test_review_context_dismiss_mute_warn(people: People, staff_account: Account
     assert len(shown) <= 11, shown
     page.screenshot(path=SCREENSHOT_REVIEW, full_page=True)
 
-    # A reason is required.
+    # No action is chosen for the moderator, and a reason is required.
+    expect(page.locator("#action-form input[name=action]:checked")).to_have_count(0)
+    page.locator("#action-submit").click()
+    expect(page.locator("#action-status")).to_contain_text("Choose an action")
+    page.locator("#action-form").get_by_label("Dismiss").check()
     page.locator("#action-submit").click()
     expect(page.locator("#action-status")).to_contain_text("Give a reason")
 
@@ -245,6 +250,59 @@ def test_a_removed_message_leaves_every_screen(people: People, staff_account: Ac
         expect(person.messages(flagged)).to_have_count(0)
     expect(reader.page.locator("#chat-status")).to_have_text("A moderator removed a message.")
     for person in (writer, reader, reviewer):
+        person.assert_only_app_requests()
+
+
+def test_a_crisis_resolved_with_who_took_its_alert(people: People, staff_account: Accounts) -> None:
+    taker = facilitator(people, staff_account)
+    writer = people(PHONE)
+    writer.accept()
+    writer.join()
+    words = f"my friend isnt breathing and his lips are blue {letters()}"
+    write_flagged(writer, words)
+    card = taker.page.locator("#alerts .alert-card", has_text=words)
+    card.get_by_role("button", name="I'm taking this").click()
+    expect(card).to_contain_text("You took this")
+
+    reviewer = moderator(people, staff_account)
+    page = reviewer.page
+    item(reviewer, writer, words).click()
+    meta = page.locator("#detail-meta")
+    expect(meta).to_contain_text(f"Taken by {taker.name}")
+    expect(meta).to_contain_text("paged: no")
+    expect(page.locator("#action-form input[name=action]:checked")).to_have_count(0)
+    expect(page.locator("#action-submit")).to_have_text("Apply")
+    act(reviewer, "Resolve", "the facilitator called; the friend is safe")
+    expect(page.locator("#items-status")).to_contain_text("resolved")
+    page.get_by_label("All", exact=True).check()
+    expect(item(reviewer, writer, words)).to_contain_text("Resolved")
+    expect(page.locator("#action-done")).to_contain_text("Resolved")
+    for person in (writer, taker, reviewer):
+        person.assert_only_app_requests()
+
+
+def test_a_flagged_support_topic_is_reviewed_without_a_room(
+    people: People, staff_account: Accounts
+) -> None:
+    writer = people(PHONE)
+    writer.accept()
+    topic = f"some days i wish i was dead {letters()}"
+    ask_for_support(writer, topic)
+    expect(writer.page.locator("#crisis-panel")).to_be_visible()  # resources at once
+
+    reviewer = moderator(people, staff_account)
+    page = reviewer.page
+    entry = page.locator("#items li button", has_text="Support topic")
+    expect(entry).to_have_count(1)
+    expect(entry).to_contain_text("Support request")
+    entry.click()
+    expect(page.locator("#detail-title")).to_have_text("Flagged support request topic")
+    expect(page.locator("#detail-meta")).to_contain_text(topic)
+    expect(page.locator("#context")).to_contain_text("there is no conversation")
+    expect(page.locator("#remove-choice")).to_be_hidden()
+    act(reviewer, "Dismiss", "a hard day, talking to a supporter")
+    expect(page.locator("#items-status")).to_contain_text("dismissed")
+    for person in (writer, reviewer):
         person.assert_only_app_requests()
 
 

@@ -32,6 +32,7 @@ pytestmark = pytest.mark.integration
 
 Pair = tuple[ServerProcess, ServerProcess]
 CONCERN = "some days i wish i was dead"
+URGENT = "my friend isnt breathing and his lips are blue"
 
 
 @pytest.fixture(scope="module")
@@ -331,6 +332,87 @@ async def test_every_view_and_action_is_audited_and_the_chain_verifies(
     await client.aclose()
     tampered = cli(env, "verify")
     assert tampered.returncode == 1 and "FAILED" in tampered.stdout + tampered.stderr
+
+
+async def test_resolve_marks_a_real_crisis_handled_and_is_audited(review_pair: Pair) -> None:
+    mod = await moderator(review_pair[0])
+    _, target = await flagged(review_pair, mod)
+    item = find(mod, target)["id"]
+    status, body = mod.post(
+        f"/api/review/items/{item}/action", {"action": "resolve", "reason": "called back"}
+    )
+    assert (status, body["status"]) == (200, "resolved")
+    assert find(mod, target)["status"] == "resolved"
+    _, open_items = mod.get("/api/review/items")
+    assert all(i["message"] != target for i in open_items["items"])
+    status, body = mod.post(f"/api/review/items/{item}/action", {"action": "solve", "reason": "x"})
+    assert status == 400 and "resolve" in body["detail"]
+    tail = cli(review_pair[0].env, "tail", "-n", "20", "--json")
+    records = [json.loads(line) for line in tail.stdout.splitlines()]
+    assert [r["action"] for r in records if r["target"] == item] == ["review.resolve"]
+
+
+async def test_the_item_view_shows_who_took_the_alert_and_whether_it_was_paged(
+    review_pair: Pair,
+) -> None:
+    facilitator = await console(review_pair[0], "facilitator", on_call=True)
+    mod = await moderator(review_pair[1])
+    person = await writer(review_pair[1], "families")
+    target = (await person.say("families", URGENT, "u1"))["id"]
+    item = find(mod, target)["id"]
+    _, detail = mod.get(f"/api/review/items/{item}")
+    [alert] = detail["item"]["alerts"]
+    assert alert["taken_by"] is None and alert["taken_at"] is None and alert["paged"] is False
+    escalation = (await facilitator.expect("alert", room="families"))["escalation"]
+    assert alert["escalation"] == escalation and alert["raised"] >= int(target.split("-")[0])
+    await facilitator.send(type="ack_alert", escalation=escalation, ref="t")
+    await facilitator.expect("alert_taken", ref="t")
+    await facilitator.send(type="on_call", on=False, ref="off")
+    await facilitator.expect("on_call", ref="off")
+    _, detail = mod.get(f"/api/review/items/{item}")
+    [alert] = detail["item"]["alerts"]
+    assert alert["taken_by_name"] == facilitator.hello["you"]["name"]
+    assert (
+        alert["taken_by"] == facilitator.hello["you"]["id"] and alert["taken_at"] >= alert["raised"]
+    )
+    assert alert["paged"] is False and alert["paged_at"] is None  # no `paged_ms`: not paged
+    # Out-of-band paging writes `paged_ms` on the escalation record; review reads it.
+    env = review_pair[0].env
+    client = aioredis.Redis.from_url(env["PEERLINE_REDIS_URL"])
+    await client.hset(f"{env['PEERLINE_REDIS_PREFIX']}e:{escalation}", "paged_ms", alert["raised"])
+    await client.aclose()
+    _, detail = mod.get(f"/api/review/items/{item}")
+    [alert] = detail["item"]["alerts"]
+    assert alert["paged"] is True and alert["paged_at"] == alert["raised"]
+    # An item whose message raised no alert has none.
+    _, quiet = await flagged(review_pair, mod)
+    _, detail = mod.get(f"/api/review/items/{find(mod, quiet)['id']}")
+    assert detail["item"]["alerts"] == []
+
+
+async def test_a_support_topic_is_reviewed_as_a_topic(review_pair: Pair) -> None:
+    mod = await moderator(review_pair[0])
+    person = await writer(review_pair[1])
+    await person.send(type="request_support", topic=CONCERN, ref="ask")
+    ticket = (await person.expect("queued", ref="ask"))["ticket"]
+    _, listed = mod.get("/api/review/items")
+    item = next(i for i in listed["items"] if i.get("ticket") == ticket)
+    assert item["kind"] == "topic" and item["label"] == "concern"
+    assert item["room"] is None and item["message"] is None
+    assert item["room_name"] == "Support request"
+    status, detail = mod.get(f"/api/review/items/{item['id']}")
+    assert status == 200
+    assert detail["item"]["topic"] == CONCERN and detail["item"]["evidence"] == ["wish i was dead"]
+    assert detail["context"] == [] and detail["target"] is None
+    assert detail["item"]["alerts"] == []  # concern: no alert
+    path = f"/api/review/items/{item['id']}/action"
+    status, body = mod.post(path, {"action": "remove", "reason": "no"})
+    assert status == 400 and "topic" in body["detail"]
+    status, body = mod.post(path, {"action": "warn", "reason": "check in", "text": "We see you."})
+    assert (status, body["status"]) == (200, "warned")
+    while (notice := await person.expect("notice"))["kind"] != "moderation":
+        pass
+    assert notice["text"] == "We see you."
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -202,6 +202,8 @@ async def test_end_feedback_and_wrapup(desk_pair: Pair) -> None:
     await asyncio.sleep(0.2)
     assert len([f for f in supporter.frames if f["type"] == "ended"]) == 1  # not twice
     await person.expect("ended", room=room)
+    joined = await person.expect("notice", room=room)  # who joined the chat (issue 13)
+    assert joined["kind"] == "system" and joined["text"].endswith(", a supporter, joined the chat")
     notice = await person.expect("notice", room=room)
     assert notice["kind"] == "feedback" and notice["text"]
     await person.send(type="say", room=room, text="are you there?", nonce="late", ref="l")

@@ -109,3 +109,28 @@ async def test_sessions_of_an_account_end_together(client: Redis, prefix: str) -
     assert await staff.get_session("d1") is None and await staff.get_session("d2") is None
     await staff.touch_session("d1", 5.0)  # a touch after logout does not revive it
     assert await staff.get_session("d1") is None
+
+
+async def test_a_staff_join_is_first_once_until_they_leave_the_chat(
+    client: Redis, prefix: str
+) -> None:
+    support = SupportStore(client, prefix)
+    await support.open_ticket("t-j", "p-j", 1, "normal", None)
+    room, _ = await support.claim("t-j", "s1", "dm-j", TTL_MS) or ("", "")
+    # Ten sockets of the same person joining at once: exactly one announces.
+    firsts = await asyncio.gather(*(support.first_join(room, "s1") for _ in range(10)))
+    assert sorted(firsts) == [(False, False)] * 9 + [(True, False)]
+    await support.add_staff(room, "f1", via_alert=True)
+    assert await support.first_join(room, "f1") == (True, True)
+    assert await support.first_join(room, "f1") == (False, True)
+    # Handed over and back: announced again, and no longer as the alert's taker.
+    await support.hand_over(room, "f1", "s2")
+    await support.add_staff(room, "f1")
+    assert await support.first_join(room, "f1") == (True, False)
+    await support.forget_join(room, "f1")  # its announcement failed: the next join makes it
+    assert await support.first_join(room, "f1") == (True, False)
+    await support.step_out(room, "s1")
+    await support.add_staff(room, "s1")
+    assert (await support.first_join(room, "s1"))[0] is True
+    found = await support.direct_room(room)
+    assert found is not None and found.staff == {"s1", "s2", "f1"}  # markers are no members

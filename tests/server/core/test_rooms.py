@@ -4,7 +4,7 @@ import pytest
 
 from server.config import load_program
 from server.core.protocol import ErrorCode
-from server.core.rooms import decide_join
+from server.core.rooms import decide_join, staff_join_texts
 
 PROGRAM = load_program(None)
 
@@ -55,3 +55,16 @@ def test_direct_room_answers_are_the_same_for_missing_and_foreign() -> None:
         ).error
         is None
     )
+
+
+def test_a_staff_join_names_the_person_and_their_role() -> None:
+    participant, staff = staff_join_texts("Rita", "facilitator", took_alert=True)
+    assert participant == "Rita, a facilitator, joined the chat"
+    assert staff == "Rita, a facilitator, took the crisis alert and joined the chat"
+
+
+def test_without_an_alert_everyone_reads_the_same_line() -> None:
+    participant, staff = staff_join_texts("Sam", "supporter", took_alert=False)
+    assert participant == staff == "Sam, a supporter, joined the chat"
+    assert staff_join_texts("Ana", "admin", took_alert=False)[0].startswith("Ana, an admin")
+    assert "a staff member" in staff_join_texts("Jo", "unknown", took_alert=False)[0]
