@@ -195,8 +195,9 @@ class EscalationStore:
     # ---- outcomes, for review (issue 13) -------------------------------------------------
 
     async def outcomes_of(self, room: str, message: str) -> list[AlertOutcome]:
-        """What became of each alert raised for this message, oldest first. `paged_ms` is
-        written by out-of-band paging; a record without it was not paged out of band."""
+        """What became of each alert raised for this message, oldest first. `paged` (ms)
+        is set by server/store/pages.py when the alert's out-of-band pages are scheduled; a
+        record without it was not paged out of band."""
         ids = sorted(
             e.decode() for e in await call(self._r.smembers(self._k.escalations_of(room, message)))
         )
@@ -204,7 +205,7 @@ class EscalationStore:
             return []
         pipe = self._r.pipeline(transaction=False)
         for escalation in ids:
-            pipe.hmget(self._alert(escalation), "created", "taken", "taken_at", "paged_ms")
+            pipe.hmget(self._alert(escalation), "created", "taken", "taken_at", "paged")
         found = await call(pipe.execute())
         outcomes = [
             AlertOutcome(

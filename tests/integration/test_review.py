@@ -375,11 +375,11 @@ async def test_the_item_view_shows_who_took_the_alert_and_whether_it_was_paged(
     assert (
         alert["taken_by"] == facilitator.hello["you"]["id"] and alert["taken_at"] >= alert["raised"]
     )
-    assert alert["paged"] is False and alert["paged_at"] is None  # no `paged_ms`: not paged
-    # Out-of-band paging writes `paged_ms` on the escalation record; review reads it.
+    assert alert["paged"] is False and alert["paged_at"] is None  # no `paged`: not paged
+    # Out-of-band paging (server/store/pages.py) writes `paged` on the escalation record; review reads it.
     env = review_pair[0].env
     client = aioredis.Redis.from_url(env["PEERLINE_REDIS_URL"])
-    await client.hset(f"{env['PEERLINE_REDIS_PREFIX']}e:{escalation}", "paged_ms", alert["raised"])
+    await client.hset(f"{env['PEERLINE_REDIS_PREFIX']}e:{escalation}", "paged", alert["raised"])
     await client.aclose()
     _, detail = mod.get(f"/api/review/items/{item}")
     [alert] = detail["item"]["alerts"]

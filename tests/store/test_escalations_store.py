@@ -32,10 +32,10 @@ async def test_outcomes_of_a_message_say_who_took_each_alert_and_whether_it_was_
         AlertOutcome("e-1", 1_000, "staff-a", 1_500, 0),
         AlertOutcome("e-2", 2_000, "", 0, 0),
     ]
-    # Out-of-band paging writes paged_ms; a value that is no number reads as not paged.
+    # Out-of-band paging writes `paged`; a value that is no number reads as not paged.
     key = KeySpace(prefix).escalation
-    await client.hset(key("e-2"), "paged_ms", 2_100)
-    await client.hset(key("e-1"), "paged_ms", "soon")
+    await client.hset(key("e-2"), "paged", 2_100)
+    await client.hset(key("e-1"), "paged", "soon")
     assert [o.paged_ms for o in await store.outcomes_of("general", "1-0")] == [0, 2_100]
     assert [o.escalation for o in await store.outcomes_of("", "t-ticket")] == ["e-t"]
     assert await store.outcomes_of("general", "9-0") == []
