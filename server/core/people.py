@@ -55,14 +55,16 @@ ROLE_TITLES = {
 _PARTICIPANT_FRAMES = frozenset(
     {"join", "leave", "say", "typing", "report", "ping"}
     | {"request_support", "cancel_support", "feedback"}
+    | {"accept_invite", "decline_invite"}
 )
 # Every staff member may take an alert: the ladder's top rung pages everyone online.
 _STAFF_COMMON = frozenset({"ping", "active", "leave", "ack_alert"})
 _ROLE_FRAMES: dict[str, frozenset[str]] = {
     "participant": _PARTICIPANT_FRAMES,
     Role.SUPPORTER: _STAFF_COMMON
-    | {"join", "say", "typing", "claim", "note", "end", "transfer", "wrapup", "status"},
-    Role.FACILITATOR: _STAFF_COMMON | {"join", "say", "typing", "on_call"},
+    | {"join", "say", "typing", "claim", "note", "end", "transfer", "wrapup", "status"}
+    | {"invite_direct"},
+    Role.FACILITATOR: _STAFF_COMMON | {"join", "say", "typing", "on_call", "invite_direct"},
     Role.MODERATOR: _STAFF_COMMON,
     Role.ADMIN: _STAFF_COMMON,
 }

@@ -26,6 +26,7 @@ from server.store import Store
 if TYPE_CHECKING:
     from server.services.desk import Desk
     from server.services.escalation import Escalations
+    from server.services.staffview import StaffView
     from server.store.review import ReviewStore
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class Crisis:
         review: ReviewStore,
         escalations: Escalations,
         desk: Desk,
+        staff_view: StaffView | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -58,6 +60,7 @@ class Crisis:
         self.review = review
         self.escalations = escalations
         self.desk = desk
+        self.staff_view = staff_view  # the staff in the room see the message marked
         self.base_lexicon = Lexicon.default()
         self.lexicon = self.base_lexicon
 
@@ -93,6 +96,8 @@ class Crisis:
         sealed = self.keys.seal(evidence, "flag", room, message)
         await self.review.add_flag(kind, room, message, assessment.label, category, sealed)
         await self.desk.raise_priority(pid, assessment.label)
+        if self.staff_view is not None:
+            await self.staff_view.flagged(room, message, assessment.label, category)
         # Last: a failure above leaves this unset, so the client's resend does it all again.
         await self.review.mark_flag_done(room, message, self.settings.retention_seconds)
 

@@ -206,6 +206,7 @@ class Escalations:
                 alert.deadline_ms,
                 alert.rung,
                 alert.created_ms,
+                message=alert.message,
             )
         )
 
