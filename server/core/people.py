@@ -64,7 +64,12 @@ _ROLE_FRAMES: dict[str, frozenset[str]] = {
     Role.SUPPORTER: _STAFF_COMMON
     | {"join", "say", "typing", "claim", "note", "end", "transfer", "wrapup", "status"}
     | {"invite_direct"},
-    Role.FACILITATOR: _STAFF_COMMON | {"join", "say", "typing", "on_call", "invite_direct"},
+    # A facilitator in a direct room (an alert taken there, an invitation accepted) looks
+    # after it as a supporter would: notes, transfer, end, wrap-up. Membership is checked
+    # per room (desk.py), and claiming from the queue stays with supporters.
+    Role.FACILITATOR: _STAFF_COMMON
+    | {"join", "say", "typing", "on_call", "invite_direct"}
+    | {"note", "end", "transfer", "wrapup"},
     Role.MODERATOR: _STAFF_COMMON,
     Role.ADMIN: _STAFF_COMMON,
 }

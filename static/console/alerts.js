@@ -74,6 +74,19 @@ export class AlertBoard {
     return false;
   }
 
+  /** The alert about this message is dealt with (its person accepted a private chat). */
+  closeOn(room, message, text) {
+    for (const entry of [...this.byId.values()]) {
+      if (entry.state === "mine" && entry.frame.room === room && entry.frame.message === message) {
+        this.remove(entry);
+        this.note(text);
+        this.update();
+        return true;
+      }
+    }
+    return false;
+  }
+
   /** Escalations still waiting for someone (these ring). */
   ringing() {
     return [...this.byId.values()].filter((a) => a.state === "open");
@@ -241,7 +254,11 @@ export class AlertBoard {
     const group = typeof f.room === "string" && !f.room.startsWith("dm-");
     entry.inviteButton.hidden = !(mine && group && typeof f.message === "string" && f.message);
     entry.countdown.hidden = mine;
-    if (mine) entry.status.textContent = "You took this. Open the room to reach the person.";
+    if (mine) {
+      entry.status.textContent = entry.inviteButton.hidden
+        ? "You took this. Open the room to reach the person."
+        : "You took this. Open the room, or invite the person to a private chat.";
+    }
     else if (entry.state === "taking") entry.status.textContent = "";
     this.renderClock(entry);
   }

@@ -48,6 +48,7 @@ export class Chat {
     this.room = options.room;
     this.topic = typeof options.topic === "string" && options.topic.trim() ? options.topic.trim() : "";
     this.priority = options.priority || "";
+    this.origin = typeof options.origin === "string" ? options.origin : ""; // "Invited from …"
     this.opts = options;
     // A group room (opened by a facilitator): messages and a composer only; notes, transfer,
     // end and wrap-up belong to one-to-one chats.
@@ -159,7 +160,7 @@ export class Chat {
     const priority = FLAG_WORDS[this.priority];
     const sub = this.group
       ? ["Group room: everyone in the room sees what you write here"]
-      : [priority, this.topic ? `Topic: ${this.topic}` : "No topic given"].filter(Boolean);
+      : [priority, this.topic ? `Topic: ${this.topic}` : this.origin || "No topic given"].filter(Boolean);
     this.sub.textContent = sub.join(" · ");
     const level = this.urgency;
     this.flagNote.hidden = !level;

@@ -30,7 +30,7 @@ export class Chats {
   }
 
   /** Open (or find) the chat for a room; new chats become the active one when asked. */
-  open(room, { topic = null, priority = "", activate = false, group = false, roomName = "" } = {}) {
+  open(room, { topic = null, priority = "", activate = false, group = false, roomName = "", origin = "" } = {}) {
     let chat = this.byRoom.get(room);
     if (!chat) {
       chat = new Chat({
@@ -38,6 +38,7 @@ export class Chats {
         room,
         topic,
         priority,
+        origin,
         group,
         roomName,
         onChange: () => this.renderTabs(),
@@ -126,7 +127,7 @@ export class Chats {
         const state = chat.ended ? (chat.wrapped ? "ended, wrapped up" : "ended, wrap-up needed") : "";
         const urgency = this.urgencyOf(chat);
         const urgent = { urgent: "Urgent", concern: "Concern" }[urgency] || "";
-        const label = [urgent, chat.title, chat.topic, chat.unread ? `${chat.unread} unread` : "", state]
+        const label = [urgent, chat.title, chat.topic || chat.origin, chat.unread ? `${chat.unread} unread` : "", state]
           .filter(Boolean)
           .join(", ");
         const button = el(
@@ -143,7 +144,7 @@ export class Chats {
           [
             urgent ? el("span", { className: `tab-urgency urgency-${urgency}`, text: urgent, attrs: { "aria-hidden": "true" } }) : null,
             el("span", { className: "tab-title", text: chat.title }),
-            chat.topic ? el("span", { className: "tab-topic", text: chat.topic }) : null,
+            chat.topic || chat.origin ? el("span", { className: "tab-topic", text: chat.topic || chat.origin }) : null,
             chat.unread ? el("span", { className: "unread", text: String(chat.unread), attrs: { "aria-hidden": "true" } }) : null,
             chat.ended ? el("span", { className: "tab-state", text: chat.wrapped ? "Ended" : "Wrap-up", attrs: { "aria-hidden": "true" } }) : null,
           ],

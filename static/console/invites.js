@@ -6,7 +6,10 @@
 let counter = 0;
 
 export class Invitations {
-  /** options: {send(frame) -> bool, say(text, kind), noteOn(room, message, text) -> bool} */
+  /**
+   * options: {send(frame) -> bool, say(text, kind, shown), noteOn(room, message, text) -> bool,
+   * closeOn(room, message, text) -> bool}
+   */
   constructor(options) {
     this.opts = options;
     this.pending = new Map(); // ref -> {room, message, roomName}
@@ -46,7 +49,10 @@ export class Invitations {
     const item = this.sent.get(String(invite || ""));
     if (!item) return null;
     this.sent.delete(invite);
-    this.tell(item, `The person in ${item.roomName} accepted: the private chat is open.`);
+    const text = `The person in ${item.roomName} accepted: the private chat is open.`;
+    // The alert's card has done its work: the chat is where the person is now.
+    const shown = this.opts.closeOn(item.room, item.message, text);
+    this.opts.say(text, "info", shown);
     return item;
   }
 

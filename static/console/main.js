@@ -59,6 +59,7 @@ const alerts = new AlertBoard({
 const invitations = new Invitations({
   send,
   noteOn: (room, message, text) => alerts.noteOn(room, message, text),
+  closeOn: (room, message, text) => alerts.closeOn(room, message, text),
   say: (text, kind, shown) => {
     if (!shown) setStatus("queue-status", text, kind);
     announce(text);
@@ -187,6 +188,8 @@ function start(me, headers) {
   byId("on-call-box").hidden = !isFacilitator();
   setOnCall(me.on_call === true);
   byId("rooms-panel").hidden = !isFacilitator();
+  // Without the supporter role the queue panel only says so: the rooms come before it.
+  if (!isSupporter()) byId("rooms-panel").after(byId("queue-title").closest(".panel"));
   if (!isSupporter()) byId("chats-empty").textContent = "No open chats. Open a group room, or take an alert.";
   if (isFacilitator()) loadRooms();
   chats.configure({
@@ -368,7 +371,8 @@ function onAssigned(frame) {
   const invited = typeof frame.invite === "string" ? invitations.accepted(frame.invite) : null;
   const transfer = frame.transfer === true;
   const chat = chats.open(frame.room, {
-    topic: claimed ? claimed.topic : invited ? `private chat from ${invited.roomName}` : null,
+    topic: claimed ? claimed.topic : null,
+    origin: invited ? `Invited from ${invited.roomName}` : "",
     priority: claimed ? claimed.priority : "",
     activate: !transfer,
   });
