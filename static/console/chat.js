@@ -458,6 +458,9 @@ export class Chat {
     if (!label) return;
     const before = this.urgency;
     this.flags.set(id, { label, category: String(flag.category || "") });
+    // The chat's priority follows its flags, as the server's does (shown again after a reload).
+    const rank = { urgent: 2, concern: 1 };
+    if (rank[label] > (rank[this.priority] || 0)) this.priority = label;
     const li = this.list.querySelector(`li[data-id="${CSS.escape(id)}"]`);
     if (li && !li.querySelector(".flag-mark")) {
       li.classList.add("is-flagged", `flag-${label}`);
@@ -467,13 +470,21 @@ export class Chat {
           el("span", { className: "flag-level", text: FLAG_WORDS[label] }),
           what ? el("span", { className: "flag-what", text: what }) : null,
           el("span", { className: "flag-hint", text: "Flagged by the crisis scan" }),
+          this.group && this.opts.onInvite ? this.inviteButton(id) : null,
         ]),
       );
     }
-    if (this.urgency !== before) {
-      this.renderSub();
-      this.opts.onChange(this);
-    }
+    this.renderSub();
+    if (this.urgency !== before) this.opts.onChange(this);
+  }
+
+  /** In a group room: offer the author of this flagged message a private chat. */
+  inviteButton(id) {
+    const button = el("button", { className: "btn btn-small", text: "Invite to a private chat", attrs: { type: "button" } });
+    button.addEventListener("click", () => {
+      if (this.opts.onInvite({ room: this.room, message: id, roomName: this.roomName })) button.disabled = true;
+    });
+    return button;
   }
 
   /** `erased`: the author erased these messages, or a moderator removed them. */

@@ -199,6 +199,7 @@ function start(me, headers) {
     send,
     onEnd: askEnd,
     onTransfer: askTransfer,
+    onInvite: (what) => invitations.invite(what),
     onIncoming: (chat, frame) => {
       if (chat !== chats.active || document.visibilityState !== "visible") {
         const who = frame.from && frame.from.name ? String(frame.from.name) : "Someone";

@@ -659,3 +659,40 @@ def test_a_facilitator_invites_from_a_group_room_alert(
     console.screenshot(path=str(SHOTS / "console-invited-chat-1024x700.png"))
     for who in (facilitator, person):
         who.assert_only_app_requests()
+
+
+def test_a_facilitator_in_a_group_room_sees_the_flag_and_may_invite(
+    people: People, staff_account: Accounts
+) -> None:
+    account = staff_account("facilitator", name=f"Gale {tag()}")
+    facilitator = people(WIDE)
+    open_console(facilitator)
+    log_in(facilitator, account)
+    wait_console(facilitator)
+    console = facilitator.page
+    console.get_by_role("button", name="Open General recovery").click()
+    pane = console.locator(".chat-pane:not([hidden])")
+    expect(pane.locator("h2").first).to_have_text("General recovery")
+    wait_connected(console)
+    person = people(PHONE)
+    person.accept()
+    person.join()
+    worry = f"some days i wish i was dead {tag()}"
+    person.say(worry)
+    flagged = pane.locator("li.msg.is-flagged", has_text=worry)
+    expect(flagged.locator(".flag-level")).to_have_text("Concern")
+    expect(console.locator("#chat-tabs button", has_text="General recovery")).to_have_attribute(
+        "aria-label", re.compile("^Concern, ")
+    )
+    assert_composer_in_view(console)
+    console.screenshot(path=str(SHOTS / "console-group-flag-1024x700.png"))
+    flagged.get_by_role("button", name="Invite to a private chat").click()
+    prompt = person.page.locator(".invitation")
+    expect(prompt).to_contain_text(account.name)
+    prompt.get_by_role("button", name="No thanks").click()
+    expect(prompt).to_be_hidden()
+    expect(console.locator("#queue-status")).to_contain_text("declined the private chat")
+    # The group room carries on for the person; nothing of the mark reached them.
+    assert "flag" not in person.page.locator("#messages").inner_html()
+    for who in (facilitator, person):
+        who.assert_only_app_requests()
