@@ -109,6 +109,8 @@ class Crisis:
             return
         await self.review.forget_flags(erased)
         await self.escalations.esc.forget_excerpts_of(erased)
+        if self.staff_view is not None:
+            await self.staff_view.forget(ids_by_room)
 
     # ---- the lexicon moderators change ----------------------------------------------------
 

@@ -39,6 +39,11 @@ class StaffView:
         frame = encode(frames.flagged(room, message, label, category))
         await self.store.publish_control(Flagged(room, frame))
 
+    async def forget(self, ids_by_room: dict[str, list[str]]) -> None:
+        """An erasure: the marks of the erased messages go with their flags."""
+        for room, ids in ids_by_room.items():
+            await self.marks.forget(room, ids)
+
     def _on_flagged(self, event: Flagged) -> None:
         for conn in list(self.hub.rooms.get(event.room, ())):
             if not conn.person.is_participant:

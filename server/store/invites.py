@@ -54,6 +54,10 @@ class MarkStore:
         pipe.pexpire(key, ttl_ms)
         await call(pipe.execute())
 
+    async def forget(self, room: str, messages: list[str]) -> None:
+        if messages:
+            await call(self._r.hdel(self._k.flag_marks(room), *messages))
+
     async def marks(self, room: str) -> dict[str, tuple[str, str]]:
         found = await call(self._r.hgetall(self._k.flag_marks(room)))
         marks = {}

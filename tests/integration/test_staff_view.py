@@ -255,3 +255,25 @@ async def test_a_supporter_who_took_the_alert_may_invite(view_pair: Pair) -> Non
     sent = await invite(supporter, "general", ack["id"], ref="after")
     assert sent["type"] == "invite_sent"
     assert (await person.expect("invited"))["from"]["role"] == "supporter"
+
+
+async def test_an_erasure_takes_the_marks_with_the_messages(view_pair: Pair) -> None:
+    from tests.support import http_json
+
+    person, supporter, room = await direct_chat(view_pair, None)
+    urgent = await person.say(room, URGENT, "e1")
+    await supporter.expect("flagged", message=urgent["id"])
+    env = view_pair[0].env
+    client = aioredis.Redis.from_url(env["PEERLINE_REDIS_URL"])
+    key = f"{env['PEERLINE_REDIS_PREFIX']}fm:{{{room}}}"
+    try:
+        assert await client.hexists(key, urgent["id"])
+        base = view_pair[1].base
+        status, _, _ = http_json(
+            "DELETE", f"{base}/api/session", headers={"origin": base, "cookie": person.cookie}
+        )
+        assert status == 204
+        assert not await client.hexists(key, urgent["id"])
+    finally:
+        await client.aclose()
+    await supporter.expect("erased", room=room)

@@ -32,6 +32,9 @@ async def test_marks_are_per_room_and_expire_with_content(client: Redis, prefix:
     assert await marks.marks("general") == {"1-0": ("urgent", "overdose"), "2-0": ("concern", "")}
     assert await marks.marks("dm-x") == {"3-0": ("urgent", "suicide")}
     assert 0 < await client.pttl(f"{prefix}fm:{{general}}") <= TTL_MS
+    await marks.forget("general", ["1-0", "9-0"])  # an erasure; 9-0 was never marked
+    await marks.forget("general", [])
+    assert await marks.marks("general") == {"2-0": ("concern", "")}
 
 
 async def test_an_invitation_is_taken_once_and_only_by_its_participant(
