@@ -148,9 +148,7 @@ def build_safety(
     marks = MarkStore(store.client, store.prefix)
     staff_view = StaffView(store, hub, keys, marks, settings.retention_seconds)
     crisis = Crisis(settings, store, keys, metrics, clock, review, escalations, desk, staff_view)
-    invites = Invites(
-        settings, store, keys, InviteStore(store.client, store.prefix), marks, audit, clock
-    )
+    invites = Invites(settings, store, keys, InviteStore(store.client, store.prefix), marks, audit)
     return Safety(crisis, escalations, review, audit, staff_view, invites)
 
 

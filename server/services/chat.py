@@ -233,14 +233,14 @@ class Conversation:
         try:
             await self.ctx.hub.enter(self.conn, room)
             history = await self.ctx.store.history(room, frame.since)
+            rendered = [self.ctx.hub.render(m) for m in history.messages]
+            if not person.is_participant and rendered:  # staff see which ones were flagged
+                ids = [m.id for m in history.messages]
+                await self.ctx.staff_view.mark_history(room, rendered, ids)
         except BaseException:
             await self.ctx.hub.leave(self.conn, room)
             raise
         cursor = parse_id(frame.since) if frame.since and not history.reset else (0, 0)
-        rendered = [self.ctx.hub.render(m) for m in history.messages]
-        if not person.is_participant and rendered:
-            ids = [m.id for m in history.messages]
-            await self.ctx.staff_view.mark_history(room, rendered, ids)
         page = bound_history(
             [(parse_id(m.id), text) for m, text in zip(history.messages, rendered, strict=True)],
             forward=bool(frame.since) and not history.reset,

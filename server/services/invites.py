@@ -9,7 +9,6 @@ invitation opens a direct room of the two, as a claimed ticket would.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -58,7 +57,6 @@ class Invites:
         invites: InviteStore,
         marks: MarkStore,
         audit: Auditor,
-        clock: Callable[[], float],
     ) -> None:
         self.settings = settings
         self.store = store
@@ -66,7 +64,6 @@ class Invites:
         self.invites = invites
         self.marks = marks
         self.audit = audit
-        self.clock = clock
 
     async def invite(self, conn: Connection, frame: InviteDirect) -> None:
         person = conn.person
