@@ -21,6 +21,10 @@ const CATEGORY_WORDS = {
   abuse_in_progress: "abuse in progress",
   substance_use: "substance use",
 };
+// In a group room a flag counts as open (the tab's urgency) for an hour: the room goes on,
+// and a mark from yesterday is history, still shown on its message. In a one-to-one chat a
+// flag stays open for the chat's life.
+const GROUP_FLAG_OPEN_MS = 60 * 60 * 1000;
 const ROLE_WORDS = {
   participant: "Participant",
   supporter: "Supporter",
@@ -74,7 +78,9 @@ export class Chat {
   /** "urgent", "concern" or "": the highest flag on a message still shown. */
   get urgency() {
     let level = "";
-    for (const flag of this.flags.values()) {
+    const since = this.group ? Date.now() - GROUP_FLAG_OPEN_MS : 0;
+    for (const [id, flag] of this.flags) {
+      if (Number(id.split("-")[0]) < since) continue;
       if (flag.label === "urgent") return "urgent";
       if (flag.label === "concern") level = "concern";
     }

@@ -681,8 +681,11 @@ def test_a_facilitator_in_a_group_room_sees_the_flag_and_may_invite(
     person.say(worry)
     flagged = pane.locator("li.msg.is-flagged", has_text=worry)
     expect(flagged.locator(".flag-level")).to_have_text("Concern")
+    # The tab says the highest open flag: an urgent one from the last hour in the room's
+    # history (an earlier test's) outranks this concern.
+    level = "Urgent" if pane.locator("li.msg.flag-urgent").count() else "Concern"
     expect(console.locator("#chat-tabs button", has_text="General recovery")).to_have_attribute(
-        "aria-label", re.compile("^Concern, ")
+        "aria-label", re.compile(f"^{level}, ")
     )
     assert_composer_in_view(console)
     console.screenshot(path=str(SHOTS / "console-group-flag-1024x700.png"))
