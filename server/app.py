@@ -30,14 +30,17 @@ from server.services.chat import Context
 from server.services.crisis import Crisis
 from server.services.desk import Desk
 from server.services.escalation import Escalations
+from server.services.invites import Invites
 from server.services.pager import Pager
 from server.services.passwords import Passwords
 from server.services.retention import cutoff_id, purge
 from server.services.staff import StaffAccess
+from server.services.staffview import StaffView
 from server.store import StoreUnavailable
 from server.store.accounts import StaffStore
 from server.store.audit import AuditLog
 from server.store.escalations import EscalationStore
+from server.store.invites import InviteStore, MarkStore
 from server.store.pages import PageStore
 from server.store.redis import RedisStore
 from server.store.review import ReviewStore
@@ -137,6 +140,8 @@ class Safety:
     review: ReviewStore
     audit: AuditLog
     pager: Pager
+    staff_view: StaffView
+    invites: Invites
 
 
 def build_safety(
@@ -171,10 +176,13 @@ def build_safety(
         pages,
         supporters_of,
     )
-    crisis = Crisis(settings, store, keys, metrics, clock, review, escalations, desk)
+    marks = MarkStore(store.client, store.prefix)
+    staff_view = StaffView(store, hub, keys, marks, settings.retention_seconds)
+    crisis = Crisis(settings, store, keys, metrics, clock, review, escalations, desk, staff_view)
     pager = Pager(settings, keys, pages, escalations, desk.staff, audit, clock)
     escalations.on_raise = pager.poke
-    return Safety(crisis, escalations, review, audit, pager)
+    invites = Invites(settings, store, keys, InviteStore(store.client, store.prefix), marks, audit)
+    return Safety(crisis, escalations, review, audit, pager, staff_view, invites)
 
 
 def review_routes(review: ReviewWeb) -> list[Route]:
@@ -203,7 +211,17 @@ def create_app(
     desk = build_desk(settings, store, hub, keys, clock)
     safety = build_safety(settings, store, hub, keys, metrics, clock, desk)
     ctx = Context(
-        settings, store, hub, keys, metrics, clock, desk, safety.crisis, safety.escalations
+        settings,
+        store,
+        hub,
+        keys,
+        metrics,
+        clock,
+        desk,
+        safety.crisis,
+        safety.escalations,
+        safety.staff_view,
+        safety.invites,
     )
     web = Web(ctx, AddressHasher(store))
     passwords = Passwords()

@@ -129,6 +129,15 @@ class Erased:
     ids: dict[str, list[str]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Flagged:
+    """A message read as urgent or concern: the staff sockets in its room mark it."""
+
+    op: ClassVar[str] = "flagged"
+    room: str
+    frame: str
+
+
 ControlEvent = (
     Close
     | QueueChanged
@@ -143,6 +152,7 @@ ControlEvent = (
     | LexiconChanged
     | Removed
     | Erased
+    | Flagged
 )
 KINDS: dict[str, type[Any]] = {kind.op: kind for kind in get_args(ControlEvent)}
 

@@ -22,8 +22,16 @@ def hello(protocol: int, you: dict[str, Any], rooms: list[str]) -> Frame:
     return {"type": "hello", "protocol": protocol, "you": you, "rooms": rooms}
 
 
-def joined(room: str, name: str, history: list[Any], more: bool, reset: bool) -> Frame:
-    return {
+def joined(
+    room: str,
+    name: str,
+    history: list[Any],
+    more: bool,
+    reset: bool,
+    *,
+    chat: tuple[str | None, str] | None = None,
+) -> Frame:
+    frame: Frame = {
         "type": "joined",
         "room": room,
         "name": name,
@@ -31,6 +39,9 @@ def joined(room: str, name: str, history: list[Any], more: bool, reset: bool) ->
         "more": more,
         "reset": reset,
     }
+    if chat is not None:  # staff joining a direct room: its topic and priority, again
+        frame["topic"], frame["priority"] = chat
+    return frame
 
 
 def left(room: str) -> Frame:
@@ -91,12 +102,16 @@ def thanks() -> Frame:
     return {"type": "thanks"}
 
 
-def assigned(room: str, *, ticket: str | None = None, transfer: bool = False) -> Frame:
+def assigned(
+    room: str, *, ticket: str | None = None, transfer: bool = False, invite: str | None = None
+) -> Frame:
     frame: Frame = {"type": "assigned", "room": room}
     if ticket is not None:
         frame["ticket"] = ticket
     if transfer:
         frame["transfer"] = True
+    if invite is not None:
+        frame["invite"] = invite
     return frame
 
 
@@ -148,8 +163,10 @@ def alert(
     rung: int,
     since_ms: int,
     reason: str = "message",  # issue 13: "message" (an urgent message) or "silence"
+    *,
+    message: str = "",
 ) -> Frame:
-    return {
+    frame: Frame = {
         "type": "alert",
         "escalation": escalation,
         "room": room,
@@ -162,6 +179,9 @@ def alert(
         "since": since_ms,
         "reason": reason,
     }
+    if message:
+        frame["message"] = message  # the flagged message's id: what an invitation names
+    return frame
 
 
 def alert_taken(escalation: str, by: str) -> Frame:
@@ -170,3 +190,40 @@ def alert_taken(escalation: str, by: str) -> Frame:
 
 def on_call(on: bool) -> Frame:
     return {"type": "on_call", "on": on}
+
+
+# ---- what staff see of flagged messages, and invitations (services/staffview.py, invites.py) --
+
+
+def flagged(room: str, message: str, label: str, category: str) -> Frame:
+    """To staff in the room only: this message read as urgent or concern."""
+    return {
+        "type": "flagged",
+        "room": room,
+        "message": message,
+        "label": label,
+        "category": category,
+    }
+
+
+def invite_sent(invite: str, room: str, message: str) -> Frame:
+    return {"type": "invite_sent", "invite": invite, "room": room, "message": message}
+
+
+def invited(invite: str, room: str, room_name: str, name: str, role: str) -> Frame:
+    """To the invited participant: who invites them (display name and role), from where."""
+    return {
+        "type": "invited",
+        "invite": invite,
+        "room": room,
+        "room_name": room_name,
+        "from": {"name": name, "role": role},
+    }
+
+
+def declined(invite: str) -> Frame:
+    return {"type": "declined", "invite": invite}
+
+
+def invite_declined(invite: str) -> Frame:
+    return {"type": "invite_declined", "invite": invite}

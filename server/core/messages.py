@@ -49,3 +49,11 @@ def message_frame(room: str, message_id: str, plain: Plain) -> dict[str, Any]:
 
 def message_text(room: str, message_id: str, plain: Plain) -> str:
     return encode(message_frame(room, message_id, plain))
+
+
+def with_flag(text: str, label: str, category: str) -> str:
+    """A rendered `message` frame with the staff-only `flag` mark: for staff sockets only,
+    never for a frame a participant may receive."""
+    frame = orjson.loads(text)
+    frame["flag"] = {"label": label, "category": category}
+    return encode(frame)

@@ -55,14 +55,21 @@ ROLE_TITLES = {
 _PARTICIPANT_FRAMES = frozenset(
     {"join", "leave", "say", "typing", "report", "ping"}
     | {"request_support", "cancel_support", "feedback"}
+    | {"accept_invite", "decline_invite"}
 )
 # Every staff member may take an alert: the ladder's top rung pages everyone online.
 _STAFF_COMMON = frozenset({"ping", "active", "leave", "ack_alert"})
 _ROLE_FRAMES: dict[str, frozenset[str]] = {
     "participant": _PARTICIPANT_FRAMES,
     Role.SUPPORTER: _STAFF_COMMON
-    | {"join", "say", "typing", "claim", "note", "end", "transfer", "wrapup", "status"},
-    Role.FACILITATOR: _STAFF_COMMON | {"join", "say", "typing", "on_call"},
+    | {"join", "say", "typing", "claim", "note", "end", "transfer", "wrapup", "status"}
+    | {"invite_direct"},
+    # A facilitator in a direct room (an alert taken there, an invitation accepted) looks
+    # after it as a supporter would: notes, transfer, end, wrap-up. Membership is checked
+    # per room (desk.py), and claiming from the queue stays with supporters.
+    Role.FACILITATOR: _STAFF_COMMON
+    | {"join", "say", "typing", "on_call", "invite_direct"}
+    | {"note", "end", "transfer", "wrapup"},
     Role.MODERATOR: _STAFF_COMMON,
     Role.ADMIN: _STAFF_COMMON,
 }

@@ -200,6 +200,27 @@ class Active:
     ref: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class InviteDirect:
+    """Staff: invite the author of `message` in the group room `room` to a private chat."""
+
+    ref: str | None
+    room: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptInvite:
+    ref: str | None
+    invite: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeclineInvite:
+    ref: str | None
+    invite: str
+
+
 ClientFrame = (
     Join
     | Leave
@@ -219,6 +240,9 @@ ClientFrame = (
     | Wrapup
     | Status
     | Active
+    | InviteDirect
+    | AcceptInvite
+    | DeclineInvite
 )
 
 
@@ -372,6 +396,13 @@ def _flag(f: _Fields, key: str) -> bool:
     return value
 
 
+def _invite_direct(f: _Fields) -> InviteDirect:
+    message = f.string("message", 40)
+    if parse_message_id(message) is None:
+        raise f.fail("message must be a message id")
+    return InviteDirect(f.ref, f.room(), message)
+
+
 def _transfer(f: _Fields) -> Transfer:
     to = f.data.get("to")
     if to is not None:
@@ -409,6 +440,9 @@ _PARSERS: Final[dict[str, Any]] = {
     "wrapup": _wrapup,
     "status": lambda f: Status(f.ref, _flag(f, "available")),
     "active": lambda f: Active(f.ref),
+    "invite_direct": _invite_direct,
+    "accept_invite": lambda f: AcceptInvite(f.ref, f.string("invite", MAX_TOKEN_CHARS)),
+    "decline_invite": lambda f: DeclineInvite(f.ref, f.string("invite", MAX_TOKEN_CHARS)),
 }
 
 _TYPES: Final[dict[type, str]] = {
@@ -430,6 +464,9 @@ _TYPES: Final[dict[type, str]] = {
     Wrapup: "wrapup",
     Status: "status",
     Active: "active",
+    InviteDirect: "invite_direct",
+    AcceptInvite: "accept_invite",
+    DeclineInvite: "decline_invite",
 }
 
 

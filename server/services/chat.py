@@ -19,15 +19,18 @@ from server.core.metrics import Metrics
 from server.core.people import ACTIVITY_WRITE_SECONDS, may_join_group_rooms, may_send
 from server.core.protocol import (
     PROTOCOL_VERSION,
+    AcceptInvite,
     AckAlert,
     Active,
     CancelSupport,
     Claim,
     ClientFrame,
+    DeclineInvite,
     End,
     ErrorCode,
     Feedback,
     FrameError,
+    InviteDirect,
     Join,
     Leave,
     Note,
@@ -59,6 +62,8 @@ if TYPE_CHECKING:
     from server.services.crisis import Crisis
     from server.services.desk import Desk
     from server.services.escalation import Escalations
+    from server.services.invites import Invites
+    from server.services.staffview import StaffView
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +86,8 @@ class Context:
     desk: Desk  # one-to-one support and staff
     crisis: Crisis
     escalations: Escalations  # crisis alerts
+    staff_view: StaffView  # flag marks and topics, for staff only
+    invites: Invites  # invitations from a group room to a private chat
 
 
 class Conversation:
@@ -200,14 +207,23 @@ class Conversation:
                 await desk.wrapup(self.conn, frame)
             case Status():
                 await desk.status(self.conn, frame)
+            case InviteDirect():
+                await self.ctx.invites.invite(self.conn, frame)
+            case AcceptInvite():
+                await self.ctx.invites.accept(self.conn, frame)
+            case DeclineInvite():
+                await self.ctx.invites.decline(self.conn, frame)
 
     async def join(self, frame: Join) -> None:
         person = self.conn.person
         room = frame.room
         closed = direct = False
+        chat: tuple[str | None, str] | None = None
         if room.startswith(DIRECT_ROOM_PREFIX):
             found = await self.ctx.desk.direct_room_for(person, room)
             closed, direct = found.ended_ms is not None, True
+            if not person.is_participant:  # what they asked about, again after a reload
+                chat = (self.ctx.staff_view.topic_of(found), found.priority)
         elif not await self._may_join_group(frame):
             return
         if not person.is_participant:
@@ -217,22 +233,26 @@ class Conversation:
         try:
             await self.ctx.hub.enter(self.conn, room)
             history = await self.ctx.store.history(room, frame.since)
+            rendered = [self.ctx.hub.render(m) for m in history.messages]
+            if not person.is_participant and rendered:  # staff see which ones were flagged
+                ids = [m.id for m in history.messages]
+                await self.ctx.staff_view.mark_history(room, rendered, ids)
         except BaseException:
             await self.ctx.hub.leave(self.conn, room)
             raise
         cursor = parse_id(frame.since) if frame.since and not history.reset else (0, 0)
         page = bound_history(
-            [(parse_id(m.id), self.ctx.hub.render(m)) for m in history.messages],
+            [(parse_id(m.id), text) for m, text in zip(history.messages, rendered, strict=True)],
             forward=bool(frame.since) and not history.reset,
             budget=history_budget(self.conn.outbox_chars),
         )
         if page.cursor is not None:
             cursor = page.cursor
         more = history.more or page.cut
-        rendered = [_Raw(text) for text in page.messages]
+        raw = [_Raw(text) for text in page.messages]
         program_room = self.ctx.settings.program.room(room)
         name = program_room.name if program_room else "Private chat"
-        joined = with_ref(frames.joined(room, name, rendered, more, history.reset), frame.ref)
+        joined = with_ref(frames.joined(room, name, raw, more, history.reset, chat=chat), frame.ref)
         self.conn.send(_encode_with_raw(joined))
         self.conn.finish_join(room, cursor, live=not more)
         view = self.conn.rooms.get(room)

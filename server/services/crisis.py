@@ -26,6 +26,7 @@ from server.store import Store
 if TYPE_CHECKING:
     from server.services.desk import Desk
     from server.services.escalation import Escalations
+    from server.services.staffview import StaffView
     from server.store.review import ReviewStore
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class Crisis:
         review: ReviewStore,
         escalations: Escalations,
         desk: Desk,
+        staff_view: StaffView | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -58,6 +60,7 @@ class Crisis:
         self.review = review
         self.escalations = escalations
         self.desk = desk
+        self.staff_view = staff_view  # the staff in the room see the message marked
         self.base_lexicon = Lexicon.default()
         self.lexicon = self.base_lexicon
 
@@ -97,6 +100,8 @@ class Crisis:
             # Issue 13: silence after a flag becomes an alert (services/pager.py).
             await self.escalations.watch_silence(pid, room, message, category)
         await self.review.note_flag(pid, assessment.label, int(self.clock() * 1000))
+        if self.staff_view is not None:
+            await self.staff_view.flagged(room, message, assessment.label, category)
         # Last: a failure above leaves this unset, so the client's resend does it all again.
         await self.review.mark_flag_done(room, message, self.settings.retention_seconds)
 
@@ -112,6 +117,8 @@ class Crisis:
         await self.review.forget_flags(erased)
         await self.escalations.esc.forget_excerpts_of(erased)
         await self.escalations.forget_silences(erased)
+        if self.staff_view is not None:
+            await self.staff_view.forget(ids_by_room)
 
     # ---- support topics (issue 13) --------------------------------------------------------
     # A topic has no room and no message id: its flag (kind `topic`) and alert are filed

@@ -249,6 +249,7 @@ class Escalations:
                 alert.rung,
                 alert.created_ms,
                 alert.reason,
+                message=alert.message,
             )
         )
 

@@ -117,6 +117,14 @@ class KeySpace:
     def flag(self, room: str, message: str) -> str:
         return f"{self.prefix}fl:{{{room}}}:{message}"
 
+    def flag_marks(self, room: str) -> str:
+        """The flagged messages of a room (id -> label and category), shown to staff."""
+        return f"{self.prefix}fm:{{{room}}}"
+
+    def invitation(self, invite: str) -> str:
+        """A staff member's invitation of a group-room participant to a private chat."""
+        return f"{self.prefix}inv:{invite}"
+
     @property
     def reviewed(self) -> str:
         return f"{self.prefix}rv"

@@ -57,6 +57,36 @@ export class AlertBoard {
     this.timer = setInterval(() => this.tick(), TICK_MS);
   }
 
+  /** "urgent" while an alert for this room is on the board (open, being taken, or mine). */
+  levelFor(room) {
+    for (const entry of this.byId.values()) if (entry.frame.room === room) return "urgent";
+    return "";
+  }
+
+  /** A line on the card of the alert about this message; false when no card shows it. */
+  noteOn(room, message, text) {
+    for (const entry of this.byId.values()) {
+      if (entry.frame.room === room && entry.frame.message === message) {
+        entry.status.textContent = text;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** The alert about this message is dealt with (its person accepted a private chat). */
+  closeOn(room, message, text) {
+    for (const entry of [...this.byId.values()]) {
+      if (entry.state === "mine" && entry.frame.room === room && entry.frame.message === message) {
+        this.remove(entry);
+        this.note(text);
+        this.update();
+        return true;
+      }
+    }
+    return false;
+  }
+
   /** Escalations still waiting for someone (these ring). */
   ringing() {
     return [...this.byId.values()].filter((a) => a.state === "open");
@@ -176,6 +206,15 @@ export class AlertBoard {
       this.remove(entry);
       this.update();
     });
+    // From a group room, the person can be offered a private chat; they accept or not.
+    entry.inviteButton = el("button", { className: "btn", text: "Invite to a private chat", attrs: { type: "button", hidden: true } });
+    entry.inviteButton.addEventListener("click", () => {
+      const f = entry.frame;
+      if (this.opts.onInvite({ room: f.room, message: f.message, roomName: f.room_name })) {
+        entry.inviteButton.disabled = true;
+        entry.status.textContent = "Sending the invitation…";
+      }
+    });
     entry.closeButton = el("button", { className: "btn btn-small", text: "Close", attrs: { type: "button", hidden: true } });
     entry.closeButton.addEventListener("click", () => {
       this.remove(entry);
@@ -187,7 +226,7 @@ export class AlertBoard {
       el("div", { className: "alert-main" }, [entry.kicker, entry.heading, entry.excerpt]),
       el("div", { className: "alert-side" }, [
         entry.countdown,
-        el("div", { className: "alert-buttons" }, [entry.takeButton, entry.openButton, entry.closeButton]),
+        el("div", { className: "alert-buttons" }, [entry.takeButton, entry.openButton, entry.inviteButton, entry.closeButton]),
         entry.status,
         entry.sound,
       ]),
@@ -212,8 +251,14 @@ export class AlertBoard {
     entry.takeButton.textContent = entry.state === "taking" ? "Taking…" : "I'm taking this";
     entry.openButton.hidden = !mine;
     entry.closeButton.hidden = !mine;
+    const group = typeof f.room === "string" && !f.room.startsWith("dm-");
+    entry.inviteButton.hidden = !(mine && group && typeof f.message === "string" && f.message);
     entry.countdown.hidden = mine;
-    if (mine) entry.status.textContent = "You took this. Open the room to reach the person.";
+    if (mine) {
+      entry.status.textContent = entry.inviteButton.hidden
+        ? "You took this. Open the room to reach the person."
+        : "You took this. Open the room, or invite the person to a private chat.";
+    }
     else if (entry.state === "taking") entry.status.textContent = "";
     this.renderClock(entry);
   }

@@ -10,6 +10,21 @@ const MAX_TEXT = 4000;
 const MAX_SHOWN = 500;
 const TYPING_SEND_MS = 2000; // tell the participant "typing" at most every 2 s
 const TYPING_SHOW_MS = 3000; // show their "typing" hint for 3 s after the last signal
+// What a flagged message's mark says: the level in words (never colour alone), then the kind.
+const FLAG_WORDS = { urgent: "Urgent", concern: "Concern" };
+const CATEGORY_WORDS = {
+  suicide: "suicide risk",
+  self_harm: "self-harm",
+  overdose: "possible overdose",
+  medical: "medical emergency",
+  harm_to_others: "harm to others",
+  abuse_in_progress: "abuse in progress",
+  substance_use: "substance use",
+};
+// In a group room a flag counts as open (the tab's urgency) for an hour: the room goes on,
+// and a mark from yesterday is history, still shown on its message. In a one-to-one chat a
+// flag stays open for the chat's life.
+const GROUP_FLAG_OPEN_MS = 60 * 60 * 1000;
 const ROLE_WORDS = {
   participant: "Participant",
   supporter: "Supporter",
@@ -37,6 +52,7 @@ export class Chat {
     this.room = options.room;
     this.topic = typeof options.topic === "string" && options.topic.trim() ? options.topic.trim() : "";
     this.priority = options.priority || "";
+    this.origin = typeof options.origin === "string" ? options.origin : ""; // "Invited from …"
     this.opts = options;
     // A group room (opened by a facilitator): messages and a composer only; notes, transfer,
     // end and wrap-up belong to one-to-one chats.
@@ -49,12 +65,26 @@ export class Chat {
     this.joined = false;
     this.lastId = null;
     this.ids = new Set(); // message ids shown
+    this.flags = new Map(); // message id -> {label, category}: read as urgent or concern
+    this.early = new Map(); // `flagged` that came before its message
     this.noteIds = new Set();
     this.pending = new Map(); // nonce -> {text, li}
     this.noteDrafts = new Map(); // ref -> text, to give it back when refused
     this.typingSentAt = 0;
     this.typingTimer = null;
     this.build();
+  }
+
+  /** "urgent", "concern" or "": the highest flag on a message still shown. */
+  get urgency() {
+    let level = "";
+    const since = this.group ? Date.now() - GROUP_FLAG_OPEN_MS : 0;
+    for (const [id, flag] of this.flags) {
+      if (Number(id.split("-")[0]) < since) continue;
+      if (flag.label === "urgent") return "urgent";
+      if (flag.label === "concern") level = "concern";
+    }
+    return level;
   }
 
   get title() {
@@ -67,11 +97,9 @@ export class Chat {
   build() {
     const k = this.key;
     this.heading = el("h2", { text: this.title, attrs: { id: `${k}-title`, tabindex: "-1" } });
-    const priority = { urgent: "Urgent", concern: "Concern" }[this.priority];
-    const sub = this.group
-      ? ["Group room: everyone in the room sees what you write here"]
-      : [priority, this.topic ? `Topic: ${this.topic}` : "No topic given"].filter(Boolean);
-    this.sub = el("p", { className: "pane-sub muted", text: sub.join(" · ") });
+    this.sub = el("p", { className: "pane-sub muted" });
+    this.flagNote = el("p", { className: "flag-note", attrs: { hidden: true } });
+    this.renderSub();
     this.leaveButton = el("button", { className: "btn btn-small", text: "Leave room", attrs: { type: "button" } });
     this.leaveButton.addEventListener("click", () => {
       this.opts.send({ type: "leave", room: this.room });
@@ -112,7 +140,7 @@ export class Chat {
       { className: "chat-pane", attrs: { "aria-labelledby": `${k}-title`, hidden: true } },
       [
         el("div", { className: "pane-head" }, [
-          el("div", { className: "pane-head-text" }, [this.heading, this.sub]),
+          el("div", { className: "pane-head-text" }, [this.heading, this.sub, this.flagNote]),
           el(
             "div",
             { className: "pane-actions" },
@@ -132,6 +160,23 @@ export class Chat {
         ]),
       ],
     );
+  }
+
+  renderSub() {
+    const priority = FLAG_WORDS[this.priority];
+    const sub = this.group
+      ? ["Group room: everyone in the room sees what you write here"]
+      : [priority, this.topic ? `Topic: ${this.topic}` : this.origin || "No topic given"].filter(Boolean);
+    this.sub.textContent = sub.join(" · ");
+    const level = this.urgency;
+    this.flagNote.hidden = !level;
+    this.flagNote.dataset.level = level;
+    this.flagNote.textContent =
+      level === "urgent"
+        ? "Urgent: a message here reads as a crisis (marked below). The crisis lines were shown to them."
+        : level === "concern"
+          ? "Concern: a message here reads as worrying (marked below). The crisis lines were shown to them."
+          : "";
   }
 
   buildComposer() {
@@ -356,6 +401,15 @@ export class Chat {
 
   /** `joined`: the history (all of it on a fresh join, the gap after a reconnect). */
   onJoined(frame) {
+    // Staff joins of a direct room carry its topic and priority again (after a reload too).
+    if (typeof frame.topic === "string" && frame.topic.trim() && !this.topic) this.topic = frame.topic.trim();
+    if (frame.priority === "urgent" || (frame.priority === "concern" && this.priority !== "urgent")) {
+      this.priority = frame.priority;
+    }
+    if ("topic" in frame || "priority" in frame) {
+      this.renderSub();
+      this.opts.onChange(this);
+    }
     for (const message of Array.isArray(frame.history) ? frame.history : []) this.onMessage(message, { quiet: true });
     this.joined = frame.more !== true;
     if (this.joined) this.flush();
@@ -388,7 +442,76 @@ export class Chat {
     li.dataset.id = id;
     this.ids.add(id);
     this.append(li, false);
+    const flag = frame.flag && typeof frame.flag === "object" ? frame.flag : this.early.get(id);
+    this.early.delete(id);
+    if (flag) this.markFlag(id, flag);
     if (!own && !quiet) this.opts.onIncoming(this, frame);
+  }
+
+  /** `flagged`: one of the shown messages reads as urgent or concern (staff only). */
+  onFlagged(frame) {
+    const id = typeof frame.message === "string" ? frame.message : "";
+    if (!id) return;
+    if (!this.ids.has(id)) {
+      this.early.set(id, frame); // its message is on its way
+      return;
+    }
+    this.markFlag(id, frame);
+  }
+
+  markFlag(id, flag) {
+    const label = flag.label === "urgent" ? "urgent" : flag.label === "concern" ? "concern" : "";
+    if (!label) return;
+    const before = this.urgency;
+    this.flags.set(id, { label, category: String(flag.category || "") });
+    // The chat's priority follows its flags, as the server's does (shown again after a reload).
+    const rank = { urgent: 2, concern: 1 };
+    if (rank[label] > (rank[this.priority] || 0)) this.priority = label;
+    const li = this.list.querySelector(`li[data-id="${CSS.escape(id)}"]`);
+    if (li && !li.querySelector(".flag-mark")) {
+      li.classList.add("is-flagged", `flag-${label}`);
+      const what = CATEGORY_WORDS[flag.category];
+      li.prepend(
+        el("p", { className: "flag-mark" }, [
+          el("span", { className: "flag-level", text: FLAG_WORDS[label] }),
+          what ? el("span", { className: "flag-what", text: what }) : null,
+          el("span", { className: "flag-hint", text: "Flagged by the crisis scan" }),
+          this.group && this.opts.onInvite ? this.inviteButton(id) : null,
+        ]),
+      );
+    }
+    this.renderSub();
+    if (this.urgency !== before) this.opts.onChange(this);
+  }
+
+  /** In a group room: offer the author of this flagged message a private chat. */
+  inviteButton(id) {
+    const button = el("button", { className: "btn btn-small", text: "Invite to a private chat", attrs: { type: "button" } });
+    button.addEventListener("click", () => {
+      if (this.opts.onInvite({ room: this.room, message: id, roomName: this.roomName })) button.disabled = true;
+    });
+    return button;
+  }
+
+  /** `erased`: the author erased these messages, or a moderator removed them. */
+  onErased(ids) {
+    const before = this.urgency;
+    let removed = 0;
+    for (const id of Array.isArray(ids) ? ids : []) {
+      if (typeof id !== "string") continue;
+      this.flags.delete(id);
+      this.early.delete(id);
+      const li = this.list.querySelector(`li[data-id="${CSS.escape(id)}"]`);
+      if (li) {
+        li.remove();
+        removed += 1;
+      }
+    }
+    if (this.urgency !== before) {
+      this.renderSub();
+      this.opts.onChange(this);
+    }
+    return removed;
   }
 
   onAck(frame) {

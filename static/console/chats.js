@@ -5,7 +5,8 @@ import { el } from "../participant/dom.js";
 import { Chat } from "./chat.js";
 
 export class Chats {
-  constructor({ tabs, panes, empty, emptyPane, onUnreadChange }) {
+  constructor({ tabs, panes, empty, emptyPane, onUnreadChange, alertLevel = () => "" }) {
+    this.alertLevel = alertLevel; // room -> "urgent" while a crisis alert for it is on the board
     this.tabs = tabs;
     this.panes = panes;
     this.empty = empty;
@@ -29,7 +30,7 @@ export class Chats {
   }
 
   /** Open (or find) the chat for a room; new chats become the active one when asked. */
-  open(room, { topic = null, priority = "", activate = false, group = false, roomName = "" } = {}) {
+  open(room, { topic = null, priority = "", activate = false, group = false, roomName = "", origin = "" } = {}) {
     let chat = this.byRoom.get(room);
     if (!chat) {
       chat = new Chat({
@@ -37,6 +38,7 @@ export class Chats {
         room,
         topic,
         priority,
+        origin,
         group,
         roomName,
         onChange: () => this.renderTabs(),
@@ -108,6 +110,13 @@ export class Chats {
     return total;
   }
 
+  /** "urgent", "concern" or "": an open flag in the chat, or an alert for its room. */
+  urgencyOf(chat) {
+    if (chat.ended) return "";
+    const alert = this.alertLevel(chat.room);
+    return alert === "urgent" || chat.urgency === "urgent" ? "urgent" : chat.urgency || alert || "";
+  }
+
   renderTabs() {
     const chats = this.all();
     // Redrawing replaces the buttons: give focus back to the same chat's tab afterwards.
@@ -116,11 +125,15 @@ export class Chats {
     this.tabs.replaceChildren(
       ...chats.map((chat) => {
         const state = chat.ended ? (chat.wrapped ? "ended, wrapped up" : "ended, wrap-up needed") : "";
-        const label = [chat.title, chat.unread ? `${chat.unread} unread` : "", state].filter(Boolean).join(", ");
+        const urgency = this.urgencyOf(chat);
+        const urgent = { urgent: "Urgent", concern: "Concern" }[urgency] || "";
+        const label = [urgent, chat.title, chat.topic || chat.origin, chat.unread ? `${chat.unread} unread` : "", state]
+          .filter(Boolean)
+          .join(", ");
         const button = el(
           "button",
           {
-            className: `chat-tab${chat === this.active ? " is-active" : ""}${chat.ended ? " is-ended" : ""}`,
+            className: `chat-tab${chat === this.active ? " is-active" : ""}${chat.ended ? " is-ended" : ""}${urgency ? ` urgency-${urgency}` : ""}`,
             attrs: {
               type: "button",
               "data-key": chat.key,
@@ -129,8 +142,9 @@ export class Chats {
             },
           },
           [
+            urgent ? el("span", { className: `tab-urgency urgency-${urgency}`, text: urgent, attrs: { "aria-hidden": "true" } }) : null,
             el("span", { className: "tab-title", text: chat.title }),
-            chat.topic ? el("span", { className: "tab-topic", text: chat.topic }) : null,
+            chat.topic || chat.origin ? el("span", { className: "tab-topic", text: chat.topic || chat.origin }) : null,
             chat.unread ? el("span", { className: "unread", text: String(chat.unread), attrs: { "aria-hidden": "true" } }) : null,
             chat.ended ? el("span", { className: "tab-state", text: chat.wrapped ? "Ended" : "Wrap-up", attrs: { "aria-hidden": "true" } }) : null,
           ],

@@ -8,6 +8,7 @@ import { trackActivity } from "./activity.js";
 import { AlertBoard } from "./alerts.js";
 import * as api from "./api.js";
 import { Chats } from "./chats.js";
+import { Invitations } from "./invites.js";
 import { playTone, setSoundEnabled, setTitleCounts, unlockAudio } from "./cue.js";
 import { setUpLogin, showLoginNote } from "./login.js";
 import { Queue } from "./queue.js";
@@ -41,6 +42,7 @@ const chats = new Chats({
   empty: byId("chats-empty"),
   emptyPane: byId("panes-empty"),
   onUnreadChange: updateTitle,
+  alertLevel: (room) => alerts.levelFor(room),
 });
 
 const alerts = new AlertBoard({
@@ -50,7 +52,18 @@ const alerts = new AlertBoard({
   send,
   serverNow: () => Date.now() + state.clockOffset,
   onOpenRoom: openAlertRoom,
-  onChange: () => {},
+  onInvite: (what) => invitations.invite(what),
+  onChange: () => chats.renderTabs(),
+});
+
+const invitations = new Invitations({
+  send,
+  noteOn: (room, message, text) => alerts.noteOn(room, message, text),
+  closeOn: (room, message, text) => alerts.closeOn(room, message, text),
+  say: (text, kind, shown) => {
+    if (!shown) setStatus("queue-status", text, kind);
+    announce(text);
+  },
 });
 
 const connection = new Connection({
@@ -68,12 +81,28 @@ function showView(name) {
   for (const view of VIEWS) byId(`view-${view}`).hidden = view !== name;
   document.body.dataset.view = name;
   byId("bar-tools").hidden = name !== "console";
+  fitPanes();
   updateBanner();
+}
+
+/** A chat pane is as tall as the window below the pinned header (console.css). */
+function fitPanes() {
+  const bar = document.querySelector(".console-bar");
+  if (bar) document.body.style.setProperty("--bar-height", `${bar.offsetHeight}px`);
 }
 
 function announce(text) {
   // Clearing first makes a repeated sentence be read again.
   const node = byId("announce");
+  node.textContent = "";
+  window.setTimeout(() => {
+    node.textContent = text;
+  }, 50);
+}
+
+/** Said at once, over whatever else is being read: for crisis marks only. */
+function sayNow(text) {
+  const node = byId("alert-live");
   node.textContent = "";
   window.setTimeout(() => {
     node.textContent = text;
@@ -159,6 +188,8 @@ function start(me, headers) {
   byId("on-call-box").hidden = !isFacilitator();
   setOnCall(me.on_call === true);
   byId("rooms-panel").hidden = !isFacilitator();
+  // Without the supporter role the queue panel only says so: the rooms come before it.
+  if (!isSupporter()) byId("rooms-panel").after(byId("queue-title").closest(".panel"));
   if (!isSupporter()) byId("chats-empty").textContent = "No open chats. Open a group room, or take an alert.";
   if (isFacilitator()) loadRooms();
   chats.configure({
@@ -168,6 +199,7 @@ function start(me, headers) {
     send,
     onEnd: askEnd,
     onTransfer: askTransfer,
+    onInvite: (what) => invitations.invite(what),
     onIncoming: (chat, frame) => {
       if (chat !== chats.active || document.visibilityState !== "visible") {
         const who = frame.from && frame.from.name ? String(frame.from.name) : "Someone";
@@ -259,6 +291,18 @@ function handleFrame(frame) {
     case "ack":
       for (const c of chats.all()) c.onAck(frame);
       break;
+    case "flagged":
+      if (chat) onFlagged(chat, frame);
+      break;
+    case "erased":
+      if (chat && chat.onErased(frame.ids)) chats.renderTabs();
+      break;
+    case "invite_sent":
+      invitations.onSent(frame);
+      break;
+    case "invite_declined":
+      invitations.onDeclined(frame);
+      break;
     case "noted":
       if (chat) chat.onNoted(frame);
       break;
@@ -313,13 +357,23 @@ function handleFrame(frame) {
   }
 }
 
+function onFlagged(chat, frame) {
+  chat.onFlagged(frame);
+  const urgent = frame.label === "urgent";
+  if (urgent) playTone({ urgent: true });
+  const words = urgent ? "Urgent: a message reads as a crisis" : "Concern: a worrying message";
+  sayNow(`${words} in ${chat.title}. It is marked in the chat.`);
+}
+
 function onAssigned(frame) {
   if (typeof frame.room !== "string") return;
   const claimed = typeof frame.ticket === "string" ? state.claims.get(frame.ticket) : null;
   if (claimed) state.claims.delete(frame.ticket);
+  const invited = typeof frame.invite === "string" ? invitations.accepted(frame.invite) : null;
   const transfer = frame.transfer === true;
   const chat = chats.open(frame.room, {
     topic: claimed ? claimed.topic : null,
+    origin: invited ? `Invited from ${invited.roomName}` : "",
     priority: claimed ? claimed.priority : "",
     activate: !transfer,
   });
@@ -338,6 +392,7 @@ function onError(frame) {
   const code = String(frame.code || "");
   const detail = String(frame.detail || code || "something went wrong");
   if (alerts.onAckError(ref, code, detail)) return;
+  if (invitations.onError(ref, code, detail)) return;
   if (ref === "on_call") {
     setOnCall(!byId("on-call").checked);
     setStatus("queue-status", `Your on-call status did not change: ${detail}.`, "error");
@@ -393,11 +448,22 @@ function newTickets(tickets) {
 
 function askEnd(chat) {
   state.ending = chat;
+  // An urgent flag or alert still open here: ending needs a second, deliberate step.
+  const urgent = chats.urgencyOf(chat) === "urgent";
+  byId("end-urgent").hidden = !urgent;
+  byId("end-urgent-check").checked = false;
+  setStatus("end-urgent-status", "");
+  byId("end-confirm").textContent = urgent ? "End chat anyway" : "End chat";
   openDialog(byId("end-dialog"));
 }
 
 function confirmEnd() {
   const chat = state.ending;
+  if (chat && !byId("end-urgent").hidden && !byId("end-urgent-check").checked) {
+    setStatus("end-urgent-status", "Tick the box first: this chat has an urgent flag.", "error");
+    byId("end-urgent-check").focus();
+    return;
+  }
   state.ending = null;
   closeDialog(byId("end-dialog"));
   if (!chat) return;
@@ -496,6 +562,8 @@ function wire() {
     }
   });
   window.addEventListener("online", () => connection.nudge());
+  // A chat pane is as tall as the window below the pinned header, so its composer is in view.
+  window.addEventListener("resize", fitPanes);
   setInterval(updateBanner, 1000);
 
   // For the browser tests: only this page's own socket can be touched.

@@ -38,6 +38,11 @@ export async function openTransfer(done) {
   setStatus("transfer-status", "Looking for supporters online…");
   openDialog(byId("transfer-dialog"));
   const result = await api.roster();
+  if (result.status === 403) {
+    // A facilitator in a private chat: the roster is the supporters' own; the queue is open.
+    setStatus("transfer-status", "Back to the queue: the next free supporter takes it.");
+    return;
+  }
   if (result.status !== 200 || !result.body || !Array.isArray(result.body.staff)) {
     setStatus("transfer-status", "The list of supporters could not be loaded; you can still send it back to the queue.", "error");
     return;

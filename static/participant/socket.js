@@ -6,6 +6,7 @@ import { onAck, onSayError } from "./composer.js";
 import { hideCrisis } from "./crisis.js";
 import { byId, closeDialog, setStatus } from "./dom.js";
 import { feedbackDone, feedbackFailed } from "./feedback.js";
+import { invitationAnswered, onInvitationError, onInvited } from "./invitation.js";
 import { connection, messages, outbox, showView, state, updateBanner } from "./page.js";
 import { clearAllStorage } from "./quickexit.js";
 import { onReported } from "./reports.js";
@@ -146,7 +147,14 @@ export function handleFrame(frame) {
       onCancelled();
       break;
     case "assigned":
+      if (typeof frame.invite === "string") invitationAnswered();
       onAssigned(frame);
+      break;
+    case "invited":
+      onInvited(frame);
+      break;
+    case "declined":
+      invitationAnswered();
       break;
     case "ended":
       onRoomEnded(frame);
@@ -169,6 +177,10 @@ function onError(frame) {
   }
   if (ref.startsWith("support:")) {
     onSupportError(ref.slice(8), code, detail);
+    return;
+  }
+  if (ref.startsWith("invite:")) {
+    onInvitationError(detail);
     return;
   }
   if (ref === "feedback") {

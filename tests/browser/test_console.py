@@ -9,9 +9,11 @@ reload. Every page talks only to the app's own origin, with no CSP violation or 
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -469,3 +471,231 @@ def test_session_ended_elsewhere_shows_the_login_form(
     expect(page.locator("#login-note")).to_contain_text("Your session has ended")
     expect(page.locator("#view-console")).to_be_hidden()
     supporter.assert_only_app_requests()
+
+
+# ---- issue 13: what the supporter sees of a crisis, and the console's fixes ----------------
+
+WIDE = {"width": 1024, "height": 700}  # a small laptop: the composer must fit without scrolling
+SHOTS = Path(os.environ.get("PEERLINE_SHOTS", "/tmp"))
+URGENT = "I have the pills counted out and I'm taking them tonight"
+
+
+def claim(console: Any, person: Participant, topic: str) -> None:
+    person.accept()
+    ask_for_support(person, topic)
+    ticket = console.locator("#queue li.ticket", has_text=topic)
+    ticket.get_by_role("button", name=re.compile("^Claim")).click()
+    expect(person.page.locator("#chat-title")).to_have_text("Private chat with a supporter")
+
+
+def take_every_alert(page: Any) -> None:
+    """The supporter is the only staff online, so an urgent message's alert climbs to them:
+    they take it and close the card, as they would (the chat is theirs already)."""
+    cards = page.locator(".alert-card")
+    expect(cards.first).to_be_visible()
+    while cards.count():
+        card = cards.first
+        card.get_by_role("button", name="I'm taking this").click()
+        card.get_by_role("button", name="Close").click()
+
+
+def assert_composer_in_view(page: Any) -> None:
+    assert page.evaluate("window.scrollY") == 0
+    pane = page.locator(".chat-pane:not([hidden])")
+    for control in (pane.locator("textarea").first, pane.get_by_role("button", name="Send")):
+        box = control.bounding_box()
+        assert box is not None
+        assert box["y"] >= 0 and box["y"] + box["height"] <= WIDE["height"], box
+        assert box["x"] + box["width"] <= WIDE["width"], box
+
+
+def test_the_supporter_sees_a_crisis_in_their_chat(people: People, staff_account: Accounts) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    account = staff_account(name=f"Robin {tag()}")
+    supporter = people(WIDE)
+    open_console(supporter)
+    log_in(supporter, account)
+    wait_console(supporter)
+    console = supporter.page
+    # "Your chats" comes first in the side column.
+    first = console.evaluate(
+        "document.querySelector('.side .panel').getAttribute('aria-labelledby')"
+    )
+    assert first == "chats-title"
+
+    casey, drew, ellis = people(PHONE), people(PHONE), people(PHONE)
+    topics = {"casey": f"can't sleep {tag()}", "drew": f"court date {tag()}"}
+    topics["ellis"] = f"new job stress {tag()}"
+    claim(console, casey, topics["casey"])
+    claim(console, drew, topics["drew"])
+    claim(console, ellis, topics["ellis"])
+    casey_tab = console.locator("#chat-tabs button", has_text=topics["casey"])
+    drew_tab = console.locator("#chat-tabs button", has_text=topics["drew"])
+    ellis_tab = console.locator("#chat-tabs button", has_text=topics["ellis"])
+
+    hello = f"Hi, I'm Robin. What's on your mind? {tag()}"
+    casey_tab.click()
+    pane = console.locator(".chat-pane:not([hidden])")
+    pane.get_by_label("Message to the participant").fill(hello)
+    pane.get_by_label("Message to the participant").press("Enter")
+    expect(casey.messages(hello)).to_have_count(1)
+    drew.say(f"I'm nervous about tomorrow {tag()}")
+    ellis_tab.click()
+
+    # Casey writes something urgent while the supporter looks at another chat.
+    casey.say(URGENT)
+    take_every_alert(console)
+    expect(casey_tab.locator(".tab-urgency")).to_have_text("Urgent")
+    expect(casey_tab).to_have_attribute("aria-label", re.compile(r"^Urgent, .*1 unread"))
+    expect(drew_tab.locator(".unread")).to_have_text("1")
+    expect(drew_tab.locator(".tab-urgency")).to_have_count(0)
+    casey_tab.click()
+    flagged = pane.locator("li.msg.is-flagged", has_text=URGENT)
+    expect(flagged).to_have_class(re.compile(r"\bflag-urgent\b"))
+    expect(flagged.locator(".flag-mark")).to_contain_text("Urgent")
+    expect(pane.locator(".flag-note")).to_contain_text("reads as a crisis")
+    assert_composer_in_view(console)
+    console.screenshot(path=str(SHOTS / "console-urgent-1024x700.png"))
+    # The participant sees their words, and never the mark.
+    expect(casey.messages(URGENT)).to_have_count(1)
+    assert "flag" not in casey.page.locator("#messages").inner_html()
+
+    # A reload: the topics come back from the server, and so does the mark (from history).
+    console.reload()
+    wait_console(supporter)
+    expect(casey_tab).to_be_visible()
+    expect(drew_tab).to_be_visible()
+    casey_tab.click()
+    pane = console.locator(".chat-pane:not([hidden])")
+    expect(pane.locator(".pane-sub")).to_contain_text(topics["casey"])
+    expect(pane.locator(".pane-sub")).to_contain_text("Urgent")
+    expect(pane.locator("li.msg.flag-urgent", has_text=URGENT)).to_have_count(1)
+    expect(casey_tab.locator(".tab-urgency")).to_have_text("Urgent")
+    assert_composer_in_view(console)
+    console.screenshot(path=str(SHOTS / "console-after-reload-1024x700.png"))
+
+    # Drew erases everything: the words go from the supporter's screen at once.
+    drew_tab.click()
+    drew_pane = console.locator(".chat-pane:not([hidden])")
+    gone = f"please forget this {tag()}"
+    drew.say(gone)
+    expect(drew_pane.locator("li.msg", has_text=gone)).to_have_count(1)
+    drew.page.locator("#view-chat").get_by_role("button", name="Erase my messages").click()
+    drew.page.get_by_role("button", name="Erase everything").click()
+    expect(drew_pane.locator("li.msg", has_text=gone)).to_have_count(0)
+    expect(drew_pane.locator("li.msg.system")).to_contain_text("The participant has left")
+
+    # Ending Casey's chat with the urgent flag open needs a deliberate second step.
+    casey_tab.click()
+    pane = console.locator(".chat-pane:not([hidden])")
+    pane.get_by_role("button", name="End chat").click()
+    dialog = console.locator("#end-dialog")
+    expect(dialog.locator("#end-urgent")).to_be_visible()
+    console.screenshot(path=str(SHOTS / "console-end-urgent-1024x700.png"))
+    dialog.get_by_role("button", name="End chat anyway").click()
+    expect(dialog.locator("#end-urgent-status")).to_contain_text("Tick the box first")
+    expect(pane.locator(".ended-note")).to_be_hidden()
+    dialog.get_by_label("I have checked they are safe, or handed them on").check()
+    dialog.get_by_role("button", name="End chat anyway").click()
+    expect(pane.locator(".ended-note")).to_be_visible()
+    expect(casey_tab.locator(".tab-urgency")).to_have_count(0)
+    # Ellis's chat has no flag: the ordinary confirmation.
+    ellis_tab.click()
+    console.locator(".chat-pane:not([hidden])").get_by_role("button", name="End chat").click()
+    expect(dialog.locator("#end-urgent")).to_be_hidden()
+    expect(dialog.get_by_role("button", name="End chat", exact=True)).to_be_visible()
+    dialog.get_by_role("button", name="Keep chatting").click()
+    for person in (supporter, casey, ellis):
+        person.assert_only_app_requests()
+
+
+def test_a_facilitator_invites_from_a_group_room_alert(
+    people: People, staff_account: Accounts
+) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    account = staff_account("facilitator", name=f"Fran {tag()}")
+    facilitator = people(WIDE)
+    open_console(facilitator)
+    log_in(facilitator, account)
+    wait_console(facilitator)
+    console = facilitator.page
+    console.get_by_label("On call").check()
+    expect(console.locator("body")).to_have_attribute("data-on-call", "yes")
+    person = people(PHONE)
+    pseudonym = person.accept()
+    person.join()
+    person.say(URGENT)
+    card = console.locator(".alert-card", has_text="General recovery")
+    card.get_by_role("button", name="I'm taking this").click()
+    card.get_by_role("button", name="Invite to a private chat").click()
+    expect(card.locator(".alert-status")).to_contain_text("Invitation sent")
+    console.screenshot(path=str(SHOTS / "console-alert-invite-1024x700.png"))
+
+    # The person sees who invites them, and accepts.
+    prompt = person.page.locator(".invitation")
+    expect(prompt).to_be_visible()
+    expect(prompt).to_contain_text(account.name)
+    expect(prompt).to_contain_text("General recovery")
+    person.page.screenshot(path=str(SHOTS / "console-invitation-participant-360.png"))
+    prompt.get_by_role("button", name="Accept private chat").click()
+    expect(person.page.locator("#chat-title")).to_have_text("Private chat with a supporter")
+    expect(prompt).to_be_hidden()
+
+    # The facilitator has the private chat, opened, and they talk.
+    tab = console.locator("#chat-tabs button", has_text="Invited from General recovery")
+    expect(tab).to_be_visible()
+    expect(card).to_have_count(0)
+    expect(console.locator("#alert-notes")).to_contain_text("accepted")
+    pane = console.locator(".chat-pane:not([hidden])")
+    words = f"I saw your message. I'm here with you now. {tag()}"
+    pane.get_by_label("Message to the participant").fill(words)
+    pane.get_by_role("button", name="Send").click()
+    expect(person.messages(words)).to_have_count(1)
+    expect(person.messages(words).locator(".msg-role")).to_have_text("Facilitator")
+    answer = f"thank you {tag()}"
+    person.say(answer)
+    expect(pane.locator("li.msg", has_text=answer)).to_have_count(1)
+    expect(pane.locator("h2").first).to_have_text(f"Chat with {pseudonym}")
+    console.screenshot(path=str(SHOTS / "console-invited-chat-1024x700.png"))
+    for who in (facilitator, person):
+        who.assert_only_app_requests()
+
+
+def test_a_facilitator_in_a_group_room_sees_the_flag_and_may_invite(
+    people: People, staff_account: Accounts
+) -> None:
+    account = staff_account("facilitator", name=f"Gale {tag()}")
+    facilitator = people(WIDE)
+    open_console(facilitator)
+    log_in(facilitator, account)
+    wait_console(facilitator)
+    console = facilitator.page
+    console.get_by_role("button", name="Open General recovery").click()
+    pane = console.locator(".chat-pane:not([hidden])")
+    expect(pane.locator("h2").first).to_have_text("General recovery")
+    wait_connected(console)
+    person = people(PHONE)
+    person.accept()
+    person.join()
+    worry = f"some days i wish i was dead {tag()}"
+    person.say(worry)
+    flagged = pane.locator("li.msg.is-flagged", has_text=worry)
+    expect(flagged.locator(".flag-level")).to_have_text("Concern")
+    # The tab says the highest open flag: an urgent one from the last hour in the room's
+    # history (an earlier test's) outranks this concern.
+    level = "Urgent" if pane.locator("li.msg.flag-urgent").count() else "Concern"
+    expect(console.locator("#chat-tabs button", has_text="General recovery")).to_have_attribute(
+        "aria-label", re.compile(f"^{level}, ")
+    )
+    assert_composer_in_view(console)
+    console.screenshot(path=str(SHOTS / "console-group-flag-1024x700.png"))
+    flagged.get_by_role("button", name="Invite to a private chat").click()
+    prompt = person.page.locator(".invitation")
+    expect(prompt).to_contain_text(account.name)
+    prompt.get_by_role("button", name="No thanks").click()
+    expect(prompt).to_be_hidden()
+    expect(console.locator("#queue-status")).to_contain_text("declined the private chat")
+    # The group room carries on for the person; nothing of the mark reached them.
+    assert "flag" not in person.page.locator("#messages").inner_html()
+    for who in (facilitator, person):
+        who.assert_only_app_requests()

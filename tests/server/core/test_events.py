@@ -16,6 +16,7 @@ from server.core.events import (
     Close,
     ControlEvent,
     Erased,
+    Flagged,
     LeftChat,
     LexiconChanged,
     Muted,
@@ -43,6 +44,7 @@ EXAMPLES: list[ControlEvent] = [
     LexiconChanged(),
     Removed("general", ["1-0"]),
     Erased("p1", {"general": ["1-0", "2-0"]}),
+    Flagged("dm-1", '{"type":"flagged","room":"dm-1"}'),
 ]
 
 

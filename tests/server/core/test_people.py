@@ -52,6 +52,18 @@ from server.core.people import (
         (("moderator",), "on_call", False),
         (("supporter", "facilitator"), "on_call", True),
         (("supporter", "facilitator"), "claim", True),
+        # Invitations to a private chat (issue 13), and the chat such an invitation opens.
+        (("participant",), "accept_invite", True),
+        (("participant",), "decline_invite", True),
+        (("participant",), "invite_direct", False),
+        (("supporter",), "invite_direct", True),
+        (("facilitator",), "invite_direct", True),
+        (("moderator",), "invite_direct", False),
+        (("admin",), "invite_direct", False),
+        (("supporter",), "accept_invite", False),
+        (("facilitator",), "end", True),
+        (("facilitator",), "note", True),
+        (("facilitator",), "wrapup", True),
     ],
 )
 def test_role_table(roles: tuple[str, ...], frame: str, allowed: bool) -> None:

@@ -179,3 +179,37 @@ def test_message_ids_parse_only_in_stream_form() -> None:
 
 def test_encode_is_compact_and_keeps_unicode() -> None:
     assert encode({"type": "pong", "x": "ñ"}) == '{"type":"pong","x":"ñ"}'
+
+
+# ---- invitations to a private chat (issue 13) -----------------------------------------------
+
+
+def test_invitation_frames_decode() -> None:
+    assert decode(frame(type="invite_direct", room="general", message="17-0", ref="i")) == (
+        protocol.InviteDirect("i", "general", "17-0")
+    )
+    assert decode(frame(type="accept_invite", invite="i-abc")) == protocol.AcceptInvite(
+        None, "i-abc"
+    )
+    assert decode(frame(type="decline_invite", invite="i-abc")) == protocol.DeclineInvite(
+        None, "i-abc"
+    )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        frame(type="invite_direct", room="general"),
+        frame(type="invite_direct", room="general", message="yesterday"),
+        frame(type="invite_direct", room="general", message=17),
+        frame(type="invite_direct", message="17-0"),
+        frame(type="accept_invite"),
+        frame(type="accept_invite", invite=""),
+        frame(type="decline_invite", invite="x" * 65),
+        frame(type="decline_invite", invite=["i-1"]),
+    ],
+)
+def test_invitation_frames_refuse_bad_fields(raw: str) -> None:
+    with pytest.raises(FrameError) as caught:
+        decode(raw)
+    assert caught.value.code == ErrorCode.BAD_FRAME
