@@ -29,3 +29,20 @@ def test_no_module_is_over_500_lines() -> None:
         if (n := len(p.read_text("utf-8").splitlines())) > MAX_MODULE_LINES
     }
     assert long == {}
+
+
+def test_no_modules_of_server_import_each_other_in_a_circle() -> None:
+    """Modules of one layer may import each other (lint-imports allows it), but never both
+    ways round: a circle (crisis <-> desk came back once through a type import) makes two
+    modules one that nobody can read alone. Imports under TYPE_CHECKING count."""
+    import importlib.util
+
+    path = SERVER.parent / "scripts" / "import_graph.py"
+    spec = importlib.util.spec_from_file_location("import_graph", path)
+    assert spec is not None and spec.loader is not None
+    graph_tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(graph_tool)
+    found = graph_tool.modules("server")
+    graph = {name: graph_tool.imports(name, p, set(found)) for name, p in found.items()}
+    circles = [group for group in graph_tool.strongly_connected(graph) if len(group) > 1]
+    assert circles == []
