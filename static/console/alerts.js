@@ -29,6 +29,18 @@ const RUNG_WORDS = {
   3: "Not taken yet: sent to all staff online",
 };
 
+// An alert raised because a flagged person went quiet, not by a message (issue 13).
+const SILENCE_WORDS = "Gone quiet after a flagged message";
+
+function isSilence(frame) {
+  return frame.reason === "silence";
+}
+
+// A support request's topic has no room: the person is reached by claiming their request.
+function isTopic(frame) {
+  return frame.room === "";
+}
+
 export function roomWords(room, roomName) {
   if (typeof roomName === "string" && roomName.trim()) return roomName.trim();
   return typeof room === "string" && room.startsWith("dm-") ? "a private one-to-one chat" : String(room || "a room");
@@ -113,7 +125,8 @@ export class AlertBoard {
     const where = roomWords(frame.room, frame.room_name);
     const what = CATEGORY_WORDS[frame.category] || "Crisis";
     if (fresh) {
-      this.say(`Urgent crisis alert: ${what} in ${where}. "${String(frame.excerpt || "")}". Use the button I'm taking this to respond.`);
+      const why = isSilence(frame) ? `${SILENCE_WORDS}. ` : "";
+      this.say(`Urgent crisis alert: ${why}${what} in ${where}. "${String(frame.excerpt || "")}". Use the button I'm taking this to respond.`);
       this.lastAlarm = 0; // ring now, not at the next beat
     } else if (climbed) {
       this.say(`The alert in ${where} is still not taken and has been passed on to more staff.`);
@@ -242,6 +255,7 @@ export class AlertBoard {
       el("span", { className: "alert-badge", text: "Urgent" }),
       el("span", { className: "alert-what", text: what }),
       el("span", { className: "alert-rung", text: RUNG_WORDS[entry.rung] || `Level ${entry.rung}` }),
+      ...(isSilence(f) ? [el("span", { className: "alert-why", text: SILENCE_WORDS })] : []),
     );
     entry.heading.textContent = `In ${roomWords(f.room, f.room_name)}`;
     entry.excerpt.textContent = String(f.excerpt || "");
@@ -249,15 +263,19 @@ export class AlertBoard {
     entry.takeButton.hidden = mine;
     entry.takeButton.disabled = entry.state === "taking";
     entry.takeButton.textContent = entry.state === "taking" ? "Taking…" : "I'm taking this";
-    entry.openButton.hidden = !mine;
+    entry.openButton.hidden = !mine || isTopic(f);
     entry.closeButton.hidden = !mine;
-    const group = typeof f.room === "string" && !f.room.startsWith("dm-");
+    const group = typeof f.room === "string" && f.room !== "" && !f.room.startsWith("dm-");
     entry.inviteButton.hidden = !(mine && group && typeof f.message === "string" && f.message);
     entry.countdown.hidden = mine;
     if (mine) {
-      entry.status.textContent = entry.inviteButton.hidden
-        ? "You took this. Open the room to reach the person."
-        : "You took this. Open the room, or invite the person to a private chat.";
+      if (isTopic(f)) {
+        entry.status.textContent = "You took this. Their support request is at the top of the queue: claim it to reach them.";
+      } else {
+        entry.status.textContent = entry.inviteButton.hidden
+          ? "You took this. Open the room to reach the person."
+          : "You took this. Open the room, or invite the person to a private chat.";
+      }
     }
     else if (entry.state === "taking") entry.status.textContent = "";
     this.renderClock(entry);
