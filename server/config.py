@@ -35,6 +35,34 @@ class Resource:
     name: str
     contact: str
     note: str
+    # The language of this line's staff and its words ("en", "es"); "" for any language (an
+    # emergency number). A crisis notice carries the lines in its reader's language.
+    lang: str = ""
+    # An https:// page where the line also answers by web chat; "" when it has none.
+    chat: str = ""
+
+
+# A language subtag as in BCP 47, lower case ("en", "es", "haw"): enough to match a message's
+# language, and safe to put in a page's lang attribute.
+RESOURCE_LANG_PATTERN = re.compile(r"^[a-z]{2,3}$")
+RESOURCE_CHAT_PATTERN = re.compile(r"^https://[^\s/?#@]+\.[^\s/?#@]+(/\S*)?$")
+
+
+def _resource(r: Mapping[str, object], i: int, where: str) -> Resource:
+    ctx = f"{where}: resources[{i}]."
+    values: dict[str, str] = {}
+    for key in ("name", "contact"):
+        value = r.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{ctx}{key} must be a non-empty string")
+        values[key] = value
+    lang = r.get("lang", "")
+    if not isinstance(lang, str) or not (lang == "" or RESOURCE_LANG_PATTERN.match(lang)):
+        raise ConfigError(f'{ctx}lang must be a lower-case language code such as "en" or "es"')
+    chat = r.get("chat", "")
+    if not isinstance(chat, str) or not (chat == "" or RESOURCE_CHAT_PATTERN.match(chat)):
+        raise ConfigError(f"{ctx}chat must be an https:// address")
+    return Resource(values["name"], values["contact"], str(r.get("note", "")), lang, chat)
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,14 +282,7 @@ def parse_program(data: Mapping[str, object], where: str = "program file") -> Pr
         return value
 
     consent = need_table("consent")
-    resources = tuple(
-        Resource(
-            name=need_str(r, "name", f"resources[{i}]."),
-            contact=need_str(r, "contact", f"resources[{i}]."),
-            note=str(r.get("note", "")),
-        )
-        for i, r in enumerate(tables("resources"))
-    )
+    resources = tuple(_resource(r, i, where) for i, r in enumerate(tables("resources")))
     if not resources:
         # A participant must always be one tap from a crisis line.
         raise ConfigError(f"{where}: at least one [[resources]] entry is required")
