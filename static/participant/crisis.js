@@ -7,7 +7,7 @@
 
 import { byId, el } from "./dom.js";
 import { messages } from "./page.js";
-import { stripItem } from "./resources.js";
+import { phoneNumber, stripItem } from "./resources.js";
 
 // The strip's own words, in the languages a notice may carry (`lang`); anything else is
 // shown in English, the page's language.
@@ -49,7 +49,7 @@ export function showCrisis(frame) {
   const given = Array.isArray(frame.resources) && frame.resources.length ? frame.resources : fallbackResources;
   // Emergency services first: for an overdose in progress that is the call that matters.
   // The program's order otherwise.
-  const urgent = (r) => (r && /emergenc/i.test(`${r.name || ""}`) ? 0 : 1);
+  const urgent = (r) => (isEmergency(r) ? 0 : 1);
   const resources = [...given].filter((r) => r && typeof r === "object").sort((a, b) => urgent(a) - urgent(b));
   const panel = byId("crisis-panel");
   panel.lang = lang;
@@ -57,8 +57,10 @@ export function showCrisis(frame) {
   const text = typeof frame.text === "string" && frame.text.trim() ? frame.text : words.text;
   byId("crisis-text").textContent = text;
   const list = byId("crisis-body");
-  if (resources.length) list.replaceChildren(...resources.map((r) => stripItem(r, lang)));
-  else list.replaceChildren(el("li", { className: "strip-item", text: words.none }));
+  const items = resources.map((r) => stripItem(r, lang));
+  // A program without an emergency line still tells the person where to turn in danger.
+  if (!resources.some(isEmergency)) items.push(el("li", { className: "strip-item", text: words.none }));
+  list.replaceChildren(...items);
   raisedIn = typeof frame.room === "string" ? frame.room : null;
   // The strip takes height from the message list: whoever was reading the newest message
   // (their own, just sent) still sees it.
@@ -68,6 +70,15 @@ export function showCrisis(frame) {
   });
   // Focus moves to the strip so a screen reader reads it now, not after the next message.
   byId("crisis-title").focus();
+}
+
+// Emergency numbers (US and Canada, EU, UK, Australia): a line with one is the emergency line.
+const EMERGENCY_NUMBERS = new Set(["911", "112", "999", "000"]);
+
+function isEmergency(resource) {
+  if (/emergenc/i.test(String(resource.name || ""))) return true;
+  const number = phoneNumber(String(resource.contact || ""));
+  return Boolean(number && EMERGENCY_NUMBERS.has(number.dial));
 }
 
 /** Fold the strip to its bar, or open it again. */

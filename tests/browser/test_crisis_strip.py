@@ -220,3 +220,27 @@ def test_strip_goes_when_the_supporter_ends_the_private_chat(
     expect(page.locator("#help-dialog").locator('a[href="tel:988"]')).to_have_count(1)
     writer.assert_only_app_requests()
     supporter.assert_only_app_requests()
+
+
+def test_a_program_without_an_emergency_line_still_says_where_to_turn(people: People) -> None:
+    """The strip as the page renders any notice: a program whose lines hold no emergency
+    number gets the emergency sentence; an unknown language is shown in English."""
+    writer = people(PHONE)
+    writer.accept()
+    writer.join()
+    page = writer.page
+    page.evaluate(
+        """import("/static/participant/crisis.js").then((crisis) => crisis.showCrisis({
+            type: "notice", room: "general", kind: "crisis_resources", lang: "fr", text: "",
+            resources: [{name: "Warmline", contact: "Call 1-855-771-9276", note: ""}],
+        }))"""
+    )
+    strip = page.locator("#crisis-panel")
+    expect(strip).to_be_visible()
+    expect(strip).to_have_attribute("lang", "en")
+    expect(strip.locator('a[href="tel:18557719276"]')).to_have_text("Call 1-855-771-9276")
+    expect(strip.locator(".strip-item").last).to_have_text(
+        "Call your local emergency number if you or someone near you is in danger."
+    )
+    expect(page.locator("#crisis-text")).to_have_text("Free and confidential, 24/7.")
+    writer.assert_only_app_requests()

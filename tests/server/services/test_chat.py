@@ -240,6 +240,9 @@ def test_crisis_resources_come_in_the_language_of_the_message(
         assert [r["chat"] for r in notice["resources"] if r["chat"]] == [
             "https://988lifeline.org/chat/"
         ]
+        # Both said and stored before the socket closes (an alert is raised on the way).
+        assert ws.receive_json()["type"] == "ack"
+        assert ws.receive_json()["type"] == "message"
 
 
 def test_the_session_sweep_closes_sockets_whose_session_ended(
