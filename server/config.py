@@ -18,6 +18,11 @@ from importlib import resources as importlib_resources
 from pathlib import Path
 from typing import Literal
 
+from server.config_pages import ConfigError, EmailPage, PageTarget, WebhookPage, parse_pages
+
+# Re-exported: the rest of the server names these from here.
+__all__ = ["ConfigError", "EmailPage", "PageTarget", "WebhookPage"]
+
 # Room ids appear in Redis keys and URLs, so they are kept to a small, safe alphabet.
 ROOM_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 SECONDS_PER_DAY = 86_400
@@ -26,15 +31,39 @@ SECONDS_PER_DAY = 86_400
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class ConfigError(ValueError):
-    """A setting or the program file is invalid; the message names which."""
-
-
 @dataclass(frozen=True, slots=True)
 class Resource:
     name: str
     contact: str
     note: str
+    # The language of this line's staff and its words ("en", "es"); "" for any language (an
+    # emergency number). A crisis notice carries the lines in its reader's language.
+    lang: str = ""
+    # An https:// page where the line also answers by web chat; "" when it has none.
+    chat: str = ""
+
+
+# A language subtag as in BCP 47, lower case ("en", "es", "haw"): enough to match a message's
+# language, and safe to put in a page's lang attribute.
+RESOURCE_LANG_PATTERN = re.compile(r"^[a-z]{2,3}$")
+RESOURCE_CHAT_PATTERN = re.compile(r"^https://[^\s/?#@]+\.[^\s/?#@]+(/\S*)?$")
+
+
+def _resource(r: Mapping[str, object], i: int, where: str) -> Resource:
+    ctx = f"{where}: resources[{i}]."
+    values: dict[str, str] = {}
+    for key in ("name", "contact"):
+        value = r.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{ctx}{key} must be a non-empty string")
+        values[key] = value
+    lang = r.get("lang", "")
+    if not isinstance(lang, str) or not (lang == "" or RESOURCE_LANG_PATTERN.match(lang)):
+        raise ConfigError(f'{ctx}lang must be a lower-case language code such as "en" or "es"')
+    chat = r.get("chat", "")
+    if not isinstance(chat, str) or not (chat == "" or RESOURCE_CHAT_PATTERN.match(chat)):
+        raise ConfigError(f"{ctx}chat must be an https:// address")
+    return Resource(values["name"], values["contact"], str(r.get("note", "")), lang, chat)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,37 +88,6 @@ class Room:
 class Canned:
     title: str
     text: str
-
-
-# ---- out-of-band paging (issue 13): where an alert goes when no console takes it -------------
-
-ENV_NAME_PATTERN = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
-# An address for the SMTP envelope and headers: no spaces, no line breaks (header injection).
-EMAIL_PATTERN = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+$")
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookPage:
-    """A signed JSON POST (docs/paging.md); the HMAC key is read from `secret_env`."""
-
-    url: str
-    secret_env: str
-    kind: Literal["webhook"] = "webhook"
-
-
-@dataclass(frozen=True, slots=True)
-class EmailPage:
-    smtp_host: str
-    smtp_port: int
-    sender: str
-    to: tuple[str, ...]
-    starttls: bool = True
-    username: str = ""
-    password_env: str = ""
-    kind: Literal["email"] = "email"
-
-
-PageTarget = WebhookPage | EmailPage
 
 
 DEFAULT_TOPICS = ("cravings", "relapse", "stress", "family", "housing or work", "other")
@@ -319,14 +317,7 @@ def parse_program(data: Mapping[str, object], where: str = "program file") -> Pr
         return value
 
     consent = need_table("consent")
-    resources = tuple(
-        Resource(
-            name=need_str(r, "name", f"resources[{i}]."),
-            contact=need_str(r, "contact", f"resources[{i}]."),
-            note=str(r.get("note", "")),
-        )
-        for i, r in enumerate(tables("resources"))
-    )
+    resources = tuple(_resource(r, i, where) for i, r in enumerate(tables("resources")))
     if not resources:
         # A participant must always be one tap from a crisis line.
         raise ConfigError(f"{where}: at least one [[resources]] entry is required")
@@ -376,7 +367,7 @@ def parse_program(data: Mapping[str, object], where: str = "program file") -> Pr
         raise ConfigError(
             f"{where}: escalation.silence_minutes must be a number above 0, at most a week"
         )
-    pages = _pages(escalation.get("page", []), where)
+    pages = parse_pages(escalation.get("page", []), where)
 
     quick_exit = data.get("quick_exit_url", "https://www.weather.gov/")
     if not isinstance(quick_exit, str) or not quick_exit.startswith(("https://", "http://")):
@@ -422,61 +413,6 @@ def _positive_int(table: Mapping[str, object], key: str, default: int, where: st
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(f"{where}: escalation.{key} must be a positive whole number")
     return value
-
-
-def _pages(value: object, where: str) -> tuple[PageTarget, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise ConfigError(f"{where}: [[escalation.page]] must be a list of tables")
-    return tuple(_page(t, f"{where}: escalation.page[{i}]") for i, t in enumerate(value))
-
-
-def _page(table: Mapping[str, object], ctx: str) -> PageTarget:
-    def text(key: str, default: str | None = None) -> str:
-        value = table.get(key, default)
-        if not isinstance(value, str) or (default is None and not value.strip()):
-            raise ConfigError(f"{ctx}.{key} must be a non-empty string")
-        return value
-
-    def env_name(key: str, required: bool) -> str:
-        value = text(key, None if required else "")
-        if value and not ENV_NAME_PATTERN.match(value):
-            raise ConfigError(f"{ctx}.{key} must name an environment variable (A-Z, 0-9, _)")
-        return value
-
-    def address(value: object, key: str) -> str:
-        if not isinstance(value, str) or not EMAIL_PATTERN.match(value):
-            raise ConfigError(f"{ctx}.{key} must be an email address, got {value!r}")
-        return value
-
-    kind = table.get("kind")
-    if kind == "webhook":
-        url = text("url")
-        if not re.match(r"^https?://[^\s/?#]+", url):
-            raise ConfigError(f"{ctx}.url must be an http(s) URL")
-        return WebhookPage(url=url, secret_env=env_name("secret_env", True))
-    if kind == "email":
-        port = table.get("smtp_port", 587)
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-            raise ConfigError(f"{ctx}.smtp_port must be a whole number from 1 to 65535")
-        to = table.get("to")
-        if not isinstance(to, list) or not to:
-            raise ConfigError(f"{ctx}.to must be a non-empty list of email addresses")
-        starttls = table.get("starttls", True)
-        if not isinstance(starttls, bool):
-            raise ConfigError(f"{ctx}.starttls must be true or false")
-        username, password_env = text("username", ""), env_name("password_env", False)
-        if bool(username) != bool(password_env):
-            raise ConfigError(f"{ctx}: username and password_env go together")
-        return EmailPage(
-            smtp_host=text("smtp_host"),
-            smtp_port=port,
-            sender=address(table.get("from"), "from"),
-            to=tuple(address(a, "to") for a in to),
-            starttls=starttls,
-            username=username,
-            password_env=password_env,
-        )
-    raise ConfigError(f'{ctx}.kind must be "webhook" or "email"')
 
 
 def _invite_digest(code: str, where: str) -> bytes:

@@ -75,16 +75,27 @@ def erased(room: str, ids: list[str], *, by_moderator: bool = False) -> Frame:
     return frame
 
 
-def notice(room: str, kind: str, text: str, resources: Sequence[dict[str, str]] = ()) -> Frame:
+def notice(
+    room: str,
+    kind: str,
+    text: str,
+    resources: Sequence[dict[str, str]] = (),
+    *,
+    lang: str | None = None,
+) -> Frame:
     """Text from the program, not from a person: crisis resources, a moderator's warning,
-    a system line in a one-to-one chat."""
-    return {
+    a system line in a one-to-one chat. `lang` (crisis resources): the language of the
+    message that raised it, which the text and resources are in."""
+    frame: Frame = {
         "type": "notice",
         "room": room,
         "kind": kind,
         "text": text,
         "resources": list(resources),
     }
+    if lang is not None:
+        frame["lang"] = lang
+    return frame
 
 
 # ---- one-to-one support (server/services/desk.py) -------------------------------------------

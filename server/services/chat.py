@@ -329,7 +329,7 @@ class Conversation:
         if flagged:
             assert crisis is not None
             # DESIGN promise 2: resources at once, before anything else can go wrong.
-            self.conn.send(crisis.notice(frame.room))
+            self.conn.send(crisis.notice(frame.room, frame.text))
         payload = pack(Plain(frame.text, person.name, person.role, person.pid))
         keys, room = self.ctx.keys, frame.room
 

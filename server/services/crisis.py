@@ -16,8 +16,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from moderation import Assessment, Entry, Lexicon, LexiconError, scan
+from moderation.language import language_of
 from server.config import Settings
-from server.core import frames
+from server.core import crisis_help, frames
 from server.core.metrics import Metrics
 from server.core.protocol import encode
 from server.crypto import KeyRing
@@ -40,10 +41,6 @@ class PriorityLift(Protocol):
 
 ALERTS_PER_HOUR = 5  # W6: at most 5 escalations an hour per participant before a human looks
 ALERT_WINDOW_SECONDS = 3600
-NOTICE_TEXT = (
-    "It sounds like things may be really hard right now. You don't have to wait: these "
-    "lines answer any time. If someone is in danger now, call your emergency number."
-)
 
 
 class Crisis:
@@ -74,12 +71,13 @@ class Crisis:
     def assess(self, text: str) -> Assessment:
         return scan(text, "participant", self.lexicon)
 
-    def notice(self, room: str) -> str:
-        resources = [
-            {"name": r.name, "contact": r.contact, "note": r.note}
-            for r in self.settings.program.resources
-        ]
-        return encode(frames.notice(room, "crisis_resources", NOTICE_TEXT, resources))
+    def notice(self, room: str, text: str) -> str:
+        """The writer's crisis resources, in the language of the `text` that raised them."""
+        lang = language_of(text, self.lexicon)
+        chosen = crisis_help.resources_in(self.settings.program.resources, lang)
+        resources = [crisis_help.resource_fields(r) for r in chosen]
+        notice_text = crisis_help.notice_text(lang)
+        return encode(frames.notice(room, "crisis_resources", notice_text, resources, lang=lang))
 
     async def stored(
         self, pid: str, room: str, message: str, text: str, assessment: Assessment

@@ -116,7 +116,7 @@ class Desk:
         assessment = crisis.assess(text) if text else None
         label = assessment.label if assessment is not None else "none"
         if label != "none":
-            conn.send(crisis.notice(""))  # DESIGN promise 2: before anything else
+            conn.send(crisis.notice("", text))  # DESIGN promise 2: before anything else
         priority = ticket_priority(label, await crisis.recent_flags(pid), now_ms)
         found, created = await self.support.open_ticket(ticket, pid, now_ms, priority, topic)
         if assessment is not None and label != "none":

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 
+from server.core.crisis_help import resource_fields
 from server.core.identity import new_id, new_pseudonym, new_token, token_digest
 from server.services.addresses import AddressHasher, client_address
 from server.services.chat import Context
@@ -65,10 +66,7 @@ class Web:
             {
                 "program": program.name,
                 "consent": {"version": program.consent_version, "text": program.consent_text},
-                "resources": [
-                    {"name": r.name, "contact": r.contact, "note": r.note}
-                    for r in program.resources
-                ],
+                "resources": [resource_fields(r) for r in program.resources],
                 "rooms": [
                     {"id": r.id, "name": r.name, "description": r.description, "access": r.access}
                     for r in program.rooms

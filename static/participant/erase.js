@@ -28,7 +28,7 @@ export async function confirmErase() {
     outbox.clear();
     clearAllStorage();
     forgetSupport();
-    hideCrisis({ restoreFocus: false });
+    hideCrisis();
     state.me = null;
     state.room = null;
     state.joinedRoom = null;

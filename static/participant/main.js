@@ -4,7 +4,7 @@
 // the server or from people is rendered with textContent only.
 
 import { onComposerInput, onComposerKey, retryTick, submitMessage } from "./composer.js";
-import { onCrisisClosed, setUpCrisis } from "./crisis.js";
+import { setUpCrisis } from "./crisis.js";
 import { byId, openDialog, setStatus, setUpDialog } from "./dom.js";
 import { confirmErase, openErase } from "./erase.js";
 import { feedbackDone } from "./feedback.js";
@@ -36,10 +36,6 @@ function wire() {
   });
 
   setUpCrisis();
-  onCrisisClosed(() => {
-    const target = state.view === "chat" && !byId("composer").hidden ? byId("composer-text") : byId("main");
-    target.focus();
-  });
   for (const id of ["help-dialog", "erase-dialog", "invite-dialog", "report-dialog"]) {
     setUpDialog(byId(id));
   }

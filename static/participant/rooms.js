@@ -2,6 +2,7 @@
 // when the room needs one), a join the server refused, and leaving.
 
 import { renderChatMode } from "./chat.js";
+import { crisisRoomGone } from "./crisis.js";
 import { byId, closeDialog, el, openDialog, setStatus } from "./dom.js";
 import {
   DIRECT_TITLE,
@@ -98,6 +99,7 @@ export function sendJoin(roomId, { since = null, invite = null } = {}) {
 
 export function leaveRoom() {
   const room = state.room;
+  if (room) crisisRoomGone(room);
   // A direct room is not left: the supporter is still there, and "Back to my private chat"
   // on the rooms view returns to it. An ended one is simply closed.
   const group = room && !state.direct.has(room) && !state.endedRooms.has(room);

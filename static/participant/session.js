@@ -6,7 +6,7 @@ import { hideCrisis, setFallbackResources } from "./crisis.js";
 import { byId, el, setStatus } from "./dom.js";
 import { ROOM_KEY, connection, messages, outbox, showView, state, storageSet } from "./page.js";
 import { setExitUrl } from "./quickexit.js";
-import { renderResources } from "./resources.js";
+import { renderResources, resourcesIn } from "./resources.js";
 import { enterRooms, renderRooms } from "./rooms.js";
 import { forgetSupport } from "./support.js";
 
@@ -55,10 +55,13 @@ function applyInfo(info) {
   byId("consent-program").textContent = program;
   document.title = "Peerline";
   if (typeof info.quick_exit_url === "string") setExitUrl(info.quick_exit_url);
-  renderResources(byId("resource-list"), info.resources);
-  renderResources(byId("waiting-resources"), info.resources);
-  renderResources(byId("ended-resources"), info.resources);
-  setFallbackResources(info.resources);
+  // The page is in English: its lists show the program's English lines (and those in no
+  // particular language); a crisis notice brings the lines in its writer's language.
+  const resources = resourcesIn(info.resources, "en");
+  renderResources(byId("resource-list"), resources);
+  renderResources(byId("waiting-resources"), resources);
+  renderResources(byId("ended-resources"), resources);
+  setFallbackResources(resources);
   byId("support-offer").hidden = info.support !== true;
   renderConsentText(info.consent && info.consent.text);
   renderRooms(Array.isArray(info.rooms) ? info.rooms : []);
@@ -108,7 +111,7 @@ export async function acceptConsent() {
 
 export function sessionGone(note) {
   const lost = outbox.size;
-  hideCrisis({ restoreFocus: false });
+  hideCrisis();
   connection.stop();
   outbox.clear();
   storageSet(ROOM_KEY, null);

@@ -87,7 +87,7 @@ export function handleEnd(reason) {
     state.room = null;
     state.joinedRoom = null;
     messages.reset();
-    hideCrisis({ restoreFocus: false });
+    hideCrisis();
     for (const id of ["erase-dialog", "invite-dialog", "report-dialog"]) closeDialog(byId(id));
     byId("ended-title").textContent = "This session was closed by the program's moderators.";
     byId("ended-text").textContent =

@@ -2,6 +2,7 @@
 // assigned a private room, the supporter ending it, and the feedback asked afterwards.
 
 import { renderChatMode } from "./chat.js";
+import { crisisRoomGone } from "./crisis.js";
 import { byId, setStatus } from "./dom.js";
 import { feedbackFailed, feedbackSending, readFeedback, resetFeedback } from "./feedback.js";
 import { ROOM_KEY, connection, messages, outbox, showView, state, storageGet, storageSet } from "./page.js";
@@ -120,6 +121,7 @@ export function onAssigned(frame) {
 export function onRoomEnded(frame) {
   const room = frame.room;
   if (typeof room !== "string") return;
+  crisisRoomGone(room); // the crisis strip this chat raised goes with it
   state.direct.delete(room);
   renderSupportOffer();
   if (room !== state.room) {

@@ -68,8 +68,8 @@ def write_flagged(person: Participant, text: str) -> None:
     expect(confirmed(person, text)).to_have_count(1)
     panel = person.page.locator("#crisis-panel")
     expect(panel).to_be_visible()
-    panel.get_by_role("button", name="Close").click()
-    expect(panel).to_be_hidden()
+    panel.get_by_role("button", name="Hide the crisis lines").click()
+    expect(panel.locator("#crisis-body")).to_be_hidden()
 
 
 def write_plain(person: Participant, text: str) -> None:
@@ -371,7 +371,7 @@ def test_lexicon_entry_changes_what_is_flagged(people: People, staff_account: Ac
     expect(page.locator("#lex-entries li", has_text=entry_id)).to_have_count(0)
     after = f"the {phrase} left again"
     write_plain(writer, after)
-    expect(panel).to_be_hidden()
+    expect(panel.locator("#crisis-body")).to_be_hidden()  # still folded: no new notice
     for person in (writer, reviewer):
         person.assert_only_app_requests()
 

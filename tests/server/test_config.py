@@ -48,6 +48,12 @@ def test_demo_program_has_real_us_resources_and_an_invite_room() -> None:
         (with_(quick_exit_url="javascript:alert(1)"), "quick_exit_url"),
         (with_(name=""), "name must be"),
         (with_(rooms=[{"id": "dm-lobby", "name": "x"}]), "direct rooms"),
+        (with_(resources=[{"name": "988", "contact": "988", "lang": "Spanish"}]), "lang must be"),
+        (with_(resources=[{"name": "988", "contact": "988", "lang": "ES"}]), "lang must be"),
+        (with_(resources=[{"name": "988", "contact": "988", "lang": 1}]), "lang must be"),
+        (with_(resources=[{"name": "988", "contact": "988", "chat": "http://x.org"}]), "chat must"),
+        (with_(resources=[{"name": "988", "contact": "988", "chat": "javascript:x"}]), "chat must"),
+        (with_(resources=[{"name": "988", "contact": ""}]), "resources[0].contact must be"),
     ],
     ids=[
         "no-consent",
@@ -61,6 +67,12 @@ def test_demo_program_has_real_us_resources_and_an_invite_room() -> None:
         "bad-exit-url",
         "no-name",
         "direct-room-id",
+        "resource-lang-word",
+        "resource-lang-upper-case",
+        "resource-lang-not-text",
+        "resource-chat-http",
+        "resource-chat-script",
+        "resource-no-contact",
     ],
 )
 def test_bad_program_files_fail_with_a_message_naming_the_field(
@@ -68,6 +80,28 @@ def test_bad_program_files_fail_with_a_message_naming_the_field(
 ) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         parse_program(data)
+
+
+def test_resources_may_carry_a_language_and_a_chat_page() -> None:
+    program = parse_program(
+        with_(
+            resources=[
+                {"name": "988", "contact": "Call or text 988", "lang": "en"},
+                {
+                    "name": "988 Línea",
+                    "contact": "Llama al 988",
+                    "lang": "es",
+                    "chat": "https://988lineadevida.org/",
+                },
+                {"name": "Emergency", "contact": "911"},
+            ]
+        )
+    )
+    assert [(r.lang, r.chat) for r in program.resources] == [
+        ("en", ""),
+        ("es", "https://988lineadevida.org/"),
+        ("", ""),
+    ]
 
 
 def test_invite_codes_may_be_plain_or_digests() -> None:

@@ -48,3 +48,9 @@ def test_every_frame_type_and_field_is_in_the_protocol_document() -> None:
         assert name in documented, name
         for field in frame:
             assert f'"{field}"' in PROTOCOL or f"`{field}`" in PROTOCOL, (name, field)
+
+
+def test_a_crisis_notice_says_its_language() -> None:
+    frame = frames.notice("general", "crisis_resources", "x", [], lang="es")
+    assert frame["lang"] == "es"
+    assert "lang" not in frames.notice("general", "moderation", "x")

@@ -213,6 +213,38 @@ def test_crisis_resources_come_before_the_ack(
         assert ws.receive_json()["code"] == "forbidden"  # a participant never takes alerts
 
 
+def test_crisis_resources_come_in_the_language_of_the_message(
+    setup: tuple[TestClient, FailingStore],
+) -> None:
+    client, _ = setup
+    with connect(client) as ws:
+        ws.receive_json()
+        ws.send_json({"type": "join", "room": "general"})
+        assert ws.receive_json()["type"] == "joined"
+        assert ws.receive_json()["type"] == "presence"
+        text = "mi amigo no respira y tiene los labios morados"
+        ws.send_json({"type": "say", "room": "general", "text": text, "nonce": "es"})
+        notice = ws.receive_json()
+        assert notice["kind"] == "crisis_resources" and notice["lang"] == "es"
+        assert notice["text"].startswith("Gratis y confidencial")
+        assert {r["lang"] for r in notice["resources"]} == {"es"}
+        assert any("oprime 2" in r["contact"] for r in notice["resources"])
+        assert ws.receive_json()["type"] == "ack"
+        assert ws.receive_json()["type"] == "message"
+        ws.send_json(
+            {"type": "say", "room": "general", "text": "he's not breathing", "nonce": "en"}
+        )
+        notice = ws.receive_json()
+        assert notice["lang"] == "en"
+        assert {r["lang"] for r in notice["resources"]} == {"en"}
+        assert [r["chat"] for r in notice["resources"] if r["chat"]] == [
+            "https://988lifeline.org/chat/"
+        ]
+        # Both said and stored before the socket closes (an alert is raised on the way).
+        assert ws.receive_json()["type"] == "ack"
+        assert ws.receive_json()["type"] == "message"
+
+
 def test_the_session_sweep_closes_sockets_whose_session_ended(
     monkeypatch: pytest.MonkeyPatch, app_env: dict[str, str]
 ) -> None:

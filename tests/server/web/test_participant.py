@@ -33,7 +33,8 @@ def test_info_has_the_protocol_shape(client: TestClient) -> None:
     info = client.get("/api/info").json()
     assert set(info) >= {"program", "consent", "resources", "rooms"}
     assert set(info["consent"]) == {"version", "text"}
-    assert all(set(r) == {"name", "contact", "note"} for r in info["resources"])
+    # chat and lang are extensions (docs/protocol.md, /api/info).
+    assert all(set(r) == {"name", "contact", "note", "chat", "lang"} for r in info["resources"])
     assert all(set(r) == {"id", "name", "description", "access"} for r in info["rooms"])
     assert "invite_codes" not in str(info) and "sha256" not in str(info)
 
