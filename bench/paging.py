@@ -36,7 +36,7 @@ import websockets
 
 from bench.cluster import cluster, participant_socket
 from bench.procs import ServerHandle, machine_info
-from bench.receivers import MailReceiver, WebhookReceiver
+from bench.receivers import MailReceiver, WebhookReceiver, paging_program
 from bench.stats import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,30 +44,6 @@ URGENT = "my friend isnt breathing and his lips are blue"
 ALERTS_PER_PERSON = 5  # the server's hourly cap per participant
 WAIT_SECONDS = 15.0
 SECRET = "bench-page-secret-" + secrets.token_hex(8)
-
-
-def program(tmp: Path, hook: WebhookReceiver, mail: MailReceiver) -> str:
-    demo = (ROOT / "server" / "demo_program.toml").read_text()
-    table = f"""ack_seconds = 60
-page_after_seconds = 120
-silence_minutes = 60
-
-[[escalation.page]]
-kind = "webhook"
-url = "{hook.url}"
-secret_env = "PAGE_SECRET"
-
-[[escalation.page]]
-kind = "email"
-smtp_host = "127.0.0.1"
-smtp_port = {mail.port}
-from = "peerline@example.org"
-to = ["oncall@example.org"]
-starttls = false
-"""
-    path = tmp / "program.toml"
-    path.write_text(demo.replace("ack_seconds = 60\n", table))
-    return str(path)
 
 
 async def wait_until(check: Any, seconds: float) -> None:
@@ -213,7 +189,10 @@ def main(argv: list[str] | None = None) -> int:
 
     hook, mail = WebhookReceiver().up(), MailReceiver().up()
     try:
-        path = program(Path(tempfile.mkdtemp(prefix="peerline-bench-paging-")), hook, mail)
+        tmp = Path(tempfile.mkdtemp(prefix="peerline-bench-paging-"))
+        path = paging_program(
+            tmp, hook, mail, ack_seconds=60, page_after_seconds=120, silence_minutes=60
+        )
         with cluster(
             1, "paging", PEERLINE_LOG_LEVEL="ERROR", PEERLINE_CONFIG=path, PAGE_SECRET=SECRET
         ) as running:

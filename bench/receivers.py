@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -139,3 +140,40 @@ class MailReceiver:
 
     def clear(self) -> None:
         self.inbox.clear()
+
+
+def paging_program(
+    tmp: Path,
+    hook: WebhookReceiver,
+    mail: MailReceiver,
+    *,
+    ack_seconds: int,
+    page_after_seconds: int,
+    silence_minutes: float,
+    secret_env: str = "PAGE_SECRET",
+) -> str:
+    """The demo program with an [escalation] table that pages `hook` and `mail`; returns
+    the path of the file written in `tmp`."""
+    demo = (Path(__file__).resolve().parent.parent / "server" / "demo_program.toml").read_text()
+    table = f"""ack_seconds = {ack_seconds}
+page_after_seconds = {page_after_seconds}
+silence_minutes = {silence_minutes}
+
+[[escalation.page]]
+kind = "webhook"
+url = "{hook.url}"
+secret_env = "{secret_env}"
+
+[[escalation.page]]
+kind = "email"
+smtp_host = "127.0.0.1"
+smtp_port = {mail.port}
+from = "peerline@example.org"
+to = ["oncall@example.org"]
+starttls = false
+"""
+    program = demo.replace("ack_seconds = 60\n", table)
+    assert program != demo, "the demo program no longer has `ack_seconds = 60` to replace"
+    path = tmp / "program.toml"
+    path.write_text(program)
+    return str(path)

@@ -12,9 +12,11 @@ import re
 import secrets
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,6 +35,29 @@ CHROMIUM_ARGS = [
 QUICK_EXIT_ORIGIN = "https://www.weather.gov"
 DESKTOP = {"width": 1000, "height": 800}
 PHONE = {"width": 360, "height": 740}
+
+
+def server_with_program(
+    redis_server: RedisServer, edit: Callable[[str], str]
+) -> Iterator[ServerProcess]:
+    """For a module's own `app_server` fixture: a server whose program file is the demo
+    program changed by `edit` (which must change it)."""
+    demo = (ROOT / "server" / "demo_program.toml").read_text(encoding="utf-8")
+    program = edit(demo)
+    assert program != demo, "the edit left the demo program as it was"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "program.toml"
+        path.write_text(program, encoding="utf-8")
+        server = start_server(
+            {
+                "PEERLINE_REDIS_URL": redis_server.url,
+                "PEERLINE_REDIS_PREFIX": new_prefix(),
+                "PEERLINE_DATA_KEYS": data_keys(),
+                "PEERLINE_CONFIG": str(path),
+            }
+        )
+        yield server
+        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -14,18 +14,23 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import DESKTOP, PHONE, Participant, StaffAccount, wait_until
+from tests.browser.conftest import (
+    DESKTOP,
+    PHONE,
+    Participant,
+    StaffAccount,
+    server_with_program,
+    wait_until,
+)
 from tests.browser.test_console import ask_for_support, log_in, open_console, wait_console
-from tests.support import ROOT, RedisServer, ServerProcess, data_keys, new_prefix, start_server
+from tests.support import RedisServer, ServerProcess
 
 pytestmark = pytest.mark.browser
 
@@ -43,22 +48,10 @@ SCREENSHOT_BANNED = "/tmp/peerline-banned-360.png"
 @pytest.fixture(scope="module")
 def app_server(redis_server: RedisServer) -> Iterator[ServerProcess]:
     """This module's own server, with a short acknowledgement time for the ladder."""
-    demo = (ROOT / "server" / "demo_program.toml").read_text(encoding="utf-8")
-    program = re.sub(r"ack_seconds = \d+", f"ack_seconds = {ACK_SECONDS}", demo)
-    assert program != demo
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "program.toml"
-        path.write_text(program, encoding="utf-8")
-        server = start_server(
-            {
-                "PEERLINE_REDIS_URL": redis_server.url,
-                "PEERLINE_REDIS_PREFIX": new_prefix(),
-                "PEERLINE_DATA_KEYS": data_keys(),
-                "PEERLINE_CONFIG": str(path),
-            }
-        )
-        yield server
-        server.stop()
+    yield from server_with_program(
+        redis_server,
+        lambda demo: re.sub(r"ack_seconds = \d+", f"ack_seconds = {ACK_SECONDS}", demo),
+    )
 
 
 def tag() -> str:

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import re
 import secrets
-import tempfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import DESKTOP, PHONE, Participant, StaffAccount
+from tests.browser.conftest import DESKTOP, PHONE, Participant, StaffAccount, server_with_program
 from tests.browser.test_console import ask_for_support, log_in, open_console, wait_console
-from tests.support import ROOT, RedisServer, ServerProcess, data_keys, new_prefix, start_server
+from tests.support import RedisServer, ServerProcess
 
 pytestmark = pytest.mark.browser
 
@@ -29,24 +27,12 @@ URGENT = "i have the pills counted out and im taking them all tonight"
 
 @pytest.fixture(scope="module")
 def app_server(redis_server: RedisServer) -> Iterator[ServerProcess]:
-    demo = (ROOT / "server" / "demo_program.toml").read_text(encoding="utf-8")
-    program = demo.replace(
-        "[escalation]\n", f"[escalation]\nsilence_minutes = {SILENCE_SECONDS / 60}\n", 1
+    yield from server_with_program(
+        redis_server,
+        lambda demo: demo.replace(
+            "[escalation]\n", f"[escalation]\nsilence_minutes = {SILENCE_SECONDS / 60}\n", 1
+        ),
     )
-    assert program != demo
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "program.toml"
-        path.write_text(program, encoding="utf-8")
-        server = start_server(
-            {
-                "PEERLINE_REDIS_URL": redis_server.url,
-                "PEERLINE_REDIS_PREFIX": new_prefix(),
-                "PEERLINE_DATA_KEYS": data_keys(),
-                "PEERLINE_CONFIG": str(path),
-            }
-        )
-        yield server
-        server.stop()
 
 
 def on_call_facilitator(people: People, staff_account: Accounts) -> Participant:

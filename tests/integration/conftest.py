@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from bench.receivers import MailReceiver, WebhookReceiver
 from tests.integration.sockets import close_all
 from tests.support import RedisServer, ServerProcess, data_keys, new_prefix, start_server
 
@@ -38,3 +39,12 @@ def pair(redis_server: RedisServer) -> Iterator[tuple[ServerProcess, ServerProce
     yield first, second
     first.stop()
     second.stop()
+
+
+@pytest.fixture(scope="module")
+def receivers() -> Iterator[tuple[WebhookReceiver, MailReceiver]]:
+    """A webhook receiver and an SMTP server on 127.0.0.1 for the paging tests."""
+    hook, mail = WebhookReceiver().up(), MailReceiver().up()
+    yield hook, mail
+    hook.down()
+    mail.down()

@@ -17,13 +17,14 @@ import pytest
 import redis.asyncio as aioredis
 
 from bench.receivers import Hook, MailReceiver, WebhookReceiver
+from bench.receivers import paging_program as receivers_program
 from server.core.audit import AuditRecord
 from server.core.pages import verify
 from server.store.audit import AuditLog
 from tests.client import Participant
 from tests.integration.conftest import redis_env
 from tests.integration.sockets import console, participant
-from tests.support import ROOT, RedisServer, ServerProcess, start_server
+from tests.support import RedisServer, ServerProcess, start_server
 
 pytestmark = pytest.mark.integration
 
@@ -40,27 +41,14 @@ PAYLOAD_KEYS = {
 def paging_program(
     tmp: Path, hook: WebhookReceiver, mail: MailReceiver, silence_minutes: float = 60
 ) -> str:
-    demo = (ROOT / "server" / "demo_program.toml").read_text()
-    table = f"""ack_seconds = 2
-page_after_seconds = {PAGE_AFTER_SECONDS}
-silence_minutes = {silence_minutes}
-
-[[escalation.page]]
-kind = "webhook"
-url = "{hook.url}"
-secret_env = "PAGE_SECRET"
-
-[[escalation.page]]
-kind = "email"
-smtp_host = "127.0.0.1"
-smtp_port = {mail.port}
-from = "peerline@example.org"
-to = ["oncall@example.org"]
-starttls = false
-"""
-    path = tmp / "program.toml"
-    path.write_text(demo.replace("ack_seconds = 60\n", table))
-    return str(path)
+    return receivers_program(
+        tmp,
+        hook,
+        mail,
+        ack_seconds=2,
+        page_after_seconds=PAGE_AFTER_SECONDS,
+        silence_minutes=silence_minutes,
+    )
 
 
 def paging_env(redis: RedisServer, program: str) -> dict[str, str]:
@@ -70,14 +58,6 @@ def paging_env(redis: RedisServer, program: str) -> dict[str, str]:
         PAGE_SECRET=SECRET,
         PEERLINE_PUBLIC_URL="https://chat.example.org",
     )
-
-
-@pytest.fixture(scope="module")
-def receivers() -> Iterator[tuple[WebhookReceiver, MailReceiver]]:
-    hook, mail = WebhookReceiver().up(), MailReceiver().up()
-    yield hook, mail
-    hook.down()
-    mail.down()
 
 
 @pytest.fixture(scope="module")

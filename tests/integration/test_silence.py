@@ -34,21 +34,13 @@ SILENCE_MINUTES = SILENCE_SECONDS / 60
 
 
 @pytest.fixture(scope="module")
-def hook_and_mail() -> Iterator[tuple[WebhookReceiver, MailReceiver]]:
-    hook, mail = WebhookReceiver().up(), MailReceiver().up()
-    yield hook, mail
-    hook.down()
-    mail.down()
-
-
-@pytest.fixture(scope="module")
 def silence_pair(
     redis_server: RedisServer,
     tmp_path_factory: pytest.TempPathFactory,
-    hook_and_mail: tuple[WebhookReceiver, MailReceiver],
+    receivers: tuple[WebhookReceiver, MailReceiver],
 ) -> Iterator[Pair]:
     program = paging_program(
-        tmp_path_factory.mktemp("silence"), *hook_and_mail, silence_minutes=SILENCE_MINUTES
+        tmp_path_factory.mktemp("silence"), *receivers, silence_minutes=SILENCE_MINUTES
     )
     env = paging_env(redis_server, program)
     first, second = start_server(env), start_server(env)
